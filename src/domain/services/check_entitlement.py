@@ -1,0 +1,125 @@
+"""Single-entitlement checks: typed, generic and V2 (feature or credit)."""
+from __future__ import annotations
+
+import logging
+
+from domain.model.answers import CreditAnswer, FeatureAnswer
+from domain.model.budget import Budget
+from domain.model.decide import (
+    FeatureQuery,
+    credit_answer,
+    generic_answer,
+    invalid_feature_answer,
+    typed_answer,
+)
+from domain.model.entitlement import EntitlementSet, is_expired
+from domain.model.fallback import FallbackValues
+from domain.model.identifiers import CustomerKey
+from domain.model.kinds import FeatureKind
+from domain.services.load_entitlements import ExpiryCheck
+from domain.services.read_context import ReadContext
+
+log = logging.getLogger("sidecar.check")
+
+TYPED_RPC_NAMES = {
+    FeatureKind.BOOLEAN: "GetBooleanEntitlement",
+    FeatureKind.NUMERIC: "GetNumericEntitlement",
+    FeatureKind.METERED: "GetMeteredEntitlement",
+    FeatureKind.ENUM: "GetEnumEntitlement",
+}
+
+
+def feature_expired(feature_id: str) -> ExpiryCheck:
+    """Single lookups check only the entitlement they answer about (§6)."""
+
+    def check(entitlements: EntitlementSet, now_ms: int) -> bool:
+        entitlement = entitlements.feature(feature_id)
+        return entitlement is not None and is_expired(entitlement.valid_until_ms, now_ms)
+
+    return check
+
+
+def credit_expired(currency_id: str) -> ExpiryCheck:
+    def check(entitlements: EntitlementSet, now_ms: int) -> bool:
+        credit = entitlements.credit(currency_id)
+        return credit is not None and is_expired(credit.valid_until_ms, now_ms)
+
+    return check
+
+
+class CheckTypedEntitlement:
+    """GetBoolean/Numeric/Metered/EnumEntitlement (decision-rules.md §8.2)."""
+
+    def __init__(self, context: ReadContext) -> None:
+        self._ctx = context
+
+    async def execute(
+        self, kind: FeatureKind, key: CustomerKey, query: FeatureQuery, deadline: Budget | None
+    ) -> FeatureAnswer:
+        rpc = TYPED_RPC_NAMES[kind]
+        ctx = self._ctx
+        entitlements = None
+        if ctx.input_problem(rpc, key, feature_id=query.feature_id) is None:
+            loaded = await ctx.loader.execute(
+                key, ctx.budget(deadline), feature_expired(query.feature_id)
+            )
+            entitlements = loaded.entitlements if loaded is not None else None
+        answer = typed_answer(kind, entitlements, query, ctx.fallbacks, ctx.clock.now_ms())
+        if answer.mismatched_kind is not None:
+            log.warning(
+                "feature type mismatch",
+                extra={"rpc": rpc, "feature_id": query.feature_id,
+                       "actual_kind": answer.mismatched_kind.value},
+            )
+        if answer.is_fallback:
+            ctx.count_fallback(rpc, answer.has_access, answer.reason)
+        return answer
+
+
+class CheckEntitlement:
+    """Generic GetEntitlement and the feature side of GetEntitlementV2 (§8.3, §8.4)."""
+
+    def __init__(self, context: ReadContext) -> None:
+        self._ctx = context
+
+    async def execute(
+        self, key: CustomerKey, query: FeatureQuery, deadline: Budget | None, *, rpc: str
+    ) -> FeatureAnswer:
+        ctx = self._ctx
+        if ctx.input_problem(rpc, key, feature_id=query.feature_id) is not None:
+            answer = invalid_feature_answer(query, ctx.fallbacks)
+        else:
+            loaded = await ctx.loader.execute(
+                key, ctx.budget(deadline), feature_expired(query.feature_id)
+            )
+            entitlements = loaded.entitlements if loaded is not None else None
+            answer = generic_answer(entitlements, query, ctx.fallbacks, ctx.clock.now_ms())
+        if answer.is_fallback:
+            ctx.count_fallback(rpc, answer.has_access, answer.reason)
+        return answer
+
+
+class CheckCredit:
+    """The credit side of GetEntitlementV2 (decision-rules.md §5.1, §8.4)."""
+
+    def __init__(self, context: ReadContext) -> None:
+        self._ctx = context
+
+    async def execute(
+        self,
+        key: CustomerKey,
+        currency_id: str,
+        requested_usage: float | None,
+        fallback: FallbackValues | None,
+        deadline: Budget | None,
+    ) -> CreditAnswer:
+        rpc = "GetEntitlementV2"
+        ctx = self._ctx
+        entitlements = None
+        if ctx.input_problem(rpc, key, currency_id=currency_id) is None:
+            loaded = await ctx.loader.execute(key, ctx.budget(deadline), credit_expired(currency_id))
+            entitlements = loaded.entitlements if loaded is not None else None
+        answer = credit_answer(entitlements, currency_id, requested_usage, fallback)
+        if answer.is_fallback:
+            ctx.count_fallback(rpc, answer.has_access, answer.reason)
+        return answer

@@ -1,0 +1,50 @@
+"""GetEntitlementV2: one feature or one credit wallet, chosen by the request (§8.4)."""
+from __future__ import annotations
+
+import logging
+
+from domain.model.answers import CreditAnswer, FeatureAnswer
+from domain.model.budget import Budget
+from domain.model.decide import FeatureQuery, invalid_feature_answer
+from domain.model.identifiers import CustomerKey
+from domain.services.check_entitlement import CheckCredit, CheckEntitlement
+from domain.services.read_context import ReadContext
+
+log = logging.getLogger("sidecar.check")
+RPC = "GetEntitlementV2"
+
+
+class CheckEntitlementV2:
+    """Exactly one of ``feature_id`` and ``currency_id`` must be non-empty; otherwise the
+    answer is a fallback with no upstream call and no error (reference behaviour,
+    4.55.0 ``validateGetEntitlementV2Params``)."""
+
+    def __init__(
+        self, context: ReadContext, features: CheckEntitlement, credits: CheckCredit
+    ) -> None:
+        self._ctx = context
+        self._features = features
+        self._credits = credits
+
+    async def execute(
+        self,
+        key: CustomerKey,
+        query: FeatureQuery,
+        currency_id: str,
+        deadline: Budget | None,
+    ) -> FeatureAnswer | CreditAnswer:
+        feature_id = query.feature_id
+        if bool(feature_id) != bool(currency_id):
+            if currency_id:
+                return await self._credits.execute(
+                    key, currency_id, query.requested_usage, query.fallback, deadline
+                )
+            return await self._features.execute(key, query, deadline, rpc=RPC)
+        log.error(
+            "GetEntitlementV2 needs exactly one of feature_id and currency_id",
+            extra={"rpc": RPC, "feature_id": feature_id, "currency_id": currency_id},
+        )
+        self._ctx.telemetry.invalid_request("feature_id" if feature_id else "currency_id")
+        answer = invalid_feature_answer(query, self._ctx.fallbacks)
+        self._ctx.count_fallback(RPC, answer.has_access, answer.reason)
+        return answer

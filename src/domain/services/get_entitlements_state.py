@@ -1,0 +1,25 @@
+"""Bulk reads: GetEntitlements (V1) and GetEntitlementsStateV2 (decision-rules.md §8.5)."""
+from __future__ import annotations
+
+from domain.model.answers import StateAnswer
+from domain.model.budget import Budget
+from domain.model.decide import fallback_list, state_answer
+from domain.model.identifiers import CustomerKey
+from domain.services.read_context import ReadContext
+
+
+class GetEntitlementsState:
+    """Every entitlement evaluated with nothing requested, after rollover; on a load
+    failure or an empty customer id, the global fallback list (§9.5)."""
+
+    def __init__(self, context: ReadContext) -> None:
+        self._ctx = context
+
+    async def execute(self, key: CustomerKey, deadline: Budget | None, *, rpc: str) -> StateAnswer:
+        ctx = self._ctx
+        if ctx.input_problem(rpc, key) is None:
+            loaded = await ctx.loader.execute(key, ctx.budget(deadline))
+            if loaded is not None:
+                return state_answer(loaded.entitlements, ctx.clock.now_ms())
+        ctx.count_fallback(rpc, True, None)
+        return fallback_list(ctx.fallbacks)

@@ -1,0 +1,109 @@
+"""Loading a customer's set: trusted cache, else one shared fetch, else last-known-good."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import Enum
+from typing import Callable
+
+from domain.model.budget import Budget
+from domain.model.entitlement import EntitlementSet
+from domain.model.identifiers import CustomerKey
+from ports.clock import Clock
+from ports.entitlement_cache import CachedEntry, EntitlementCache
+from ports.entitlement_source import EntitlementSource
+from ports.errors import CacheUnavailableError, UpstreamAuthError, UpstreamError
+from ports.telemetry import Telemetry
+
+log = logging.getLogger("sidecar.load")
+
+#: Whether an entry is expired for the answer at hand, given ``now_ms``.
+ExpiryCheck = Callable[[EntitlementSet, int], bool]
+
+
+def any_expired(entitlements: EntitlementSet, now_ms: int) -> bool:
+    """Bulk reads: any expired entitlement makes the entry unusable (§6)."""
+    return entitlements.any_expired(now_ms)
+
+
+class Source(Enum):
+    CACHE = "cache"
+    LIVE = "live"
+    LAST_KNOWN_GOOD = "last_known_good"
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    entitlements: EntitlementSet
+    source: Source
+
+
+class LoadEntitlements:
+    """The read algorithm of caching-and-redis.md §2.3 (and §3.8 when the cache is down)."""
+
+    def __init__(
+        self,
+        cache: EntitlementCache,
+        source: EntitlementSource,
+        clock: Clock,
+        telemetry: Telemetry,
+    ) -> None:
+        self._cache = cache
+        self._source = source
+        self._clock = clock
+        self._telemetry = telemetry
+
+    async def execute(
+        self, key: CustomerKey, budget: Budget, expired: ExpiryCheck = any_expired
+    ) -> Loaded | None:
+        """The set for ``key``, or ``None`` when nothing usable can be had in ``budget``.
+
+        ``expired`` decides whether a cached entry is too old to answer with (single
+        lookups check one entitlement, bulk lookups all). Never raises for upstream or
+        cache failures; those are logged and counted.
+        """
+        now_ms = self._clock.now_ms()
+        entry: CachedEntry | None = None
+        cache_up = True
+        try:
+            entry = await self._cache.get(key)
+        except CacheUnavailableError as error:
+            cache_up = False
+            log.warning("cache unavailable, reading live", extra={"error": str(error)})
+        if entry is not None and entry.trusted and not expired(entry.entitlements, now_ms):
+            self._telemetry.cache_hit()
+            return Loaded(entry.entitlements, Source.CACHE)
+        self._telemetry.cache_miss()
+        try:
+            fetched = await self._fetch(key, budget, write=cache_up)
+        except UpstreamError as error:
+            self._telemetry.upstream_error(auth=isinstance(error, UpstreamAuthError))
+            log.warning(
+                "entitlement fetch failed",
+                extra={"customer_id": key.customer_id, "resource_id": key.resource_id,
+                       "error": f"{type(error).__name__}: {error}"},
+            )
+            if entry is not None and not expired(entry.entitlements, self._clock.now_ms()):
+                self._telemetry.last_known_good()
+                return Loaded(entry.entitlements, Source.LAST_KNOWN_GOOD)
+            return None
+        return Loaded(fetched, Source.LIVE)
+
+    async def _fetch(self, key: CustomerKey, budget: Budget, *, write: bool) -> EntitlementSet:
+        token = self._cache.fetch_token()
+
+        async def fetch_and_store() -> EntitlementSet:
+            fetched = await self._source.fetch(key, consistent=False, budget=budget)
+            if write:
+                await self._store(fetched, token)
+            return fetched
+
+        if not write:
+            return await self._source.fetch(key, consistent=False, budget=budget)
+        return await self._cache.fetch_once(key, fetch_and_store)
+
+    async def _store(self, fetched: EntitlementSet, token: object) -> None:
+        try:
+            await self._cache.put(fetched, token)
+        except CacheUnavailableError as error:
+            log.warning("cache write failed", extra={"error": str(error)})

@@ -1,0 +1,49 @@
+"""What every read use case shares: the loader, the fallback table, the clock, the budget."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from domain.model.budget import Budget
+from domain.model.fallback import FallbackTable
+from domain.model.identifiers import CustomerKey
+from domain.model.validation import id_problem
+from domain.services.load_entitlements import LoadEntitlements
+from ports.clock import Clock
+from ports.telemetry import Telemetry
+
+log = logging.getLogger("sidecar.read")
+
+
+@dataclass(frozen=True, slots=True)
+class ReadContext:
+    """``timeout_s`` is ``ENTITLEMENTS_TIMEOUT_MS`` in seconds (upstream-api.md §6)."""
+
+    loader: LoadEntitlements
+    fallbacks: FallbackTable
+    clock: Clock
+    telemetry: Telemetry
+    timeout_s: float
+
+    def budget(self, deadline: Budget | None) -> Budget:
+        """The configured budget, shortened by the caller's deadline (already net of margin)."""
+        return Budget.starting(self.clock.monotonic(), self.timeout_s).shortened_to(deadline)
+
+    def input_problem(self, rpc: str, key: CustomerKey, **ids: str | None) -> str | None:
+        """Name and problem of the first unusable id, logged and counted (§8.8), or ``None``."""
+        checks = {"customer_id": (key.customer_id, True), "resource_id": (key.resource_id, False)}
+        checks.update({name: (value, True) for name, value in ids.items()})
+        for name, (value, required) in checks.items():
+            problem = id_problem(value, required=required)
+            if problem is not None:
+                log.warning(
+                    "read answered with fallback: invalid input",
+                    extra={"rpc": rpc, "field": name, "problem": problem},
+                )
+                self.telemetry.invalid_request(name)
+                return f"{name} {problem}"
+        return None
+
+    def count_fallback(self, rpc: str, has_access: bool, reason: object) -> None:
+        name = "granted" if has_access else getattr(reason, "name", "UNKNOWN")
+        self.telemetry.fallback(rpc, name)

@@ -1,0 +1,57 @@
+"""Entitlement cache port: in-memory or Redis, with trust, ordering and single-flight."""
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Hashable, Protocol, runtime_checkable
+
+from domain.model.entitlement import EntitlementSet, Usage
+from domain.model.identifiers import CustomerKey
+from domain.model.reports import UsageTarget
+
+
+@dataclass(frozen=True, slots=True)
+class CachedEntry:
+    """A cached set; ``trusted`` means it may answer without an upstream call
+    (caching-and-redis.md §2.3). Expiry is checked by the caller."""
+
+    entitlements: EntitlementSet
+    trusted: bool
+
+
+@runtime_checkable
+class EntitlementCache(Protocol):
+    @abstractmethod
+    async def get(self, key: CustomerKey) -> CachedEntry | None:
+        """The entry for ``key`` or ``None``. Raises ``CacheUnavailableError``."""
+
+    @abstractmethod
+    def fetch_token(self) -> Hashable:
+        """An opaque token to take *before* a fetch starts and hand to ``put``, so a
+        fetch that overlapped a trust change is written but not trusted."""
+
+    @abstractmethod
+    async def put(self, entitlements: EntitlementSet, token: Hashable) -> None:
+        """Write a fetched set under the ordering rule (newer-or-equal timestamp wins)."""
+
+    @abstractmethod
+    async def set_usage(
+        self, key: CustomerKey, target: UsageTarget, ref_id: str, usage: Usage
+    ) -> None:
+        """Set one entitlement's usage absolutely, only if the entry and the entitlement
+        exist, under the ordering rule on the usage timestamp. Never changes trust."""
+
+    @abstractmethod
+    async def purge(self, key: CustomerKey) -> None:
+        """Delete the entry; it is not kept as last-known-good."""
+
+    @abstractmethod
+    async def drop_trust(self) -> None:
+        """Make every entry untrusted (kept as last-known-good)."""
+
+    @abstractmethod
+    async def fetch_once(
+        self, key: CustomerKey, fetch: Callable[[], Awaitable[EntitlementSet]]
+    ) -> EntitlementSet:
+        """Run ``fetch`` once for all concurrent callers of the same key; all get its
+        result or its exception."""
