@@ -1,0 +1,29 @@
+# The two set-up commands of the README are `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test proto lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+## Run the demo: a local Stigg emulator, the sidecar, and the official client.
+demo: $(STAMP)
+	$(VENV)/bin/python devtools/demo.py
+
+## Run import-linter and the whole test suite (what CI runs).
+test: $(STAMP)
+	scripts/ensure_redis.sh
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/python -m pytest
+
+## Regenerate src/sidecarpb from proto/ (the one regeneration command).
+proto: $(STAMP)
+	PYTHON=$(VENV)/bin/python scripts/gen_proto.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .import_linter_cache

@@ -1,0 +1,164 @@
+"""The thin gRPC servicer: map the request, await a use case, map the answer."""
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+import grpc
+from google.protobuf import empty_pb2
+
+from adapters.inbound.grpc import mapping
+from adapters.inbound.grpc.errors import GENERIC_INTERNAL_MESSAGE, status_for
+from domain.model.budget import Budget
+from domain.model.kinds import FeatureKind
+from domain.services.check_entitlement import CheckEntitlement, CheckTypedEntitlement
+from domain.services.check_entitlement_v2 import CheckEntitlementV2
+from domain.services.get_entitlements_state import GetEntitlementsState
+from domain.services.reload_entitlements import ReloadEntitlements
+from domain.services.report_events import ReportEvents
+from domain.services.report_usage import ReportUsage
+from ports.clock import Clock
+from sidecarpb.v1 import sidecar_pb2 as pb
+from sidecarpb.v1 import sidecar_pb2_grpc
+
+log = logging.getLogger("sidecar.grpc")
+
+#: Margin kept from the caller's deadline so a fallback answer still reaches it (s).
+DEADLINE_MARGIN_S = 0.020
+
+
+@dataclass(frozen=True, slots=True)
+class UseCases:
+    """Everything the servicer calls; built by bootstrap."""
+
+    typed: CheckTypedEntitlement
+    generic: CheckEntitlement
+    v2: CheckEntitlementV2
+    state: GetEntitlementsState
+    reload: ReloadEntitlements
+    usage: ReportUsage
+    events: ReportEvents
+
+
+Handler = Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+def _error_policy(rpc: str) -> Callable[[Handler], Handler]:
+    """Translate failures into statuses (the one table in errors.py); bugs → ``INTERNAL``."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                return await handler(self, request, context)
+            except Exception as error:  # noqa: BLE001 - this is the error policy
+                reply = status_for(rpc, error)
+                if reply is None:
+                    log.exception("unhandled error", extra={"rpc": rpc})
+                    await context.abort(grpc.StatusCode.INTERNAL, GENERIC_INTERNAL_MESSAGE)
+                    raise  # abort raises; keeps type checkers honest
+                if reply.trailing_metadata:
+                    context.set_trailing_metadata(reply.trailing_metadata)
+                log.info("rpc failed", extra={"rpc": rpc, "status": reply.code.name,
+                                              "error": reply.message})
+                await context.abort(reply.code, reply.message)
+
+        return guarded
+
+    return wrap
+
+
+class SidecarServicer(sidecar_pb2_grpc.SidecarServiceServicer):
+    def __init__(self, use_cases: UseCases, clock: Clock) -> None:
+        self._uc = use_cases
+        self._clock = clock
+
+    def _deadline(self, context: grpc.aio.ServicerContext) -> Budget | None:
+        """The caller's deadline less a margin, on our monotonic clock (upstream-api.md §6)."""
+        remaining = context.time_remaining()
+        if remaining is None:
+            return None
+        return Budget.starting(self._clock.monotonic(), remaining - DEADLINE_MARGIN_S)
+
+    async def _typed(self, kind: FeatureKind, request: Any, query: Any, context: Any) -> Any:
+        return await self._uc.typed.execute(
+            kind, mapping.customer_key(request), query, self._deadline(context)
+        )
+
+    @_error_policy("GetBooleanEntitlement")
+    async def GetBooleanEntitlement(self, request, context):  # noqa: N802 - generated name
+        answer = await self._typed(FeatureKind.BOOLEAN, request, mapping.boolean_query(request), context)
+        return mapping.boolean_response(answer)
+
+    @_error_policy("GetNumericEntitlement")
+    async def GetNumericEntitlement(self, request, context):  # noqa: N802
+        answer = await self._typed(FeatureKind.NUMERIC, request, mapping.numeric_query(request), context)
+        return mapping.numeric_response(answer)
+
+    @_error_policy("GetMeteredEntitlement")
+    async def GetMeteredEntitlement(self, request, context):  # noqa: N802
+        answer = await self._typed(FeatureKind.METERED, request, mapping.metered_query(request), context)
+        return mapping.metered_response(answer)
+
+    @_error_policy("GetEnumEntitlement")
+    async def GetEnumEntitlement(self, request, context):  # noqa: N802
+        answer = await self._typed(FeatureKind.ENUM, request, mapping.enum_query(request), context)
+        return mapping.enum_response(answer)
+
+    @_error_policy("GetEntitlement")
+    async def GetEntitlement(self, request, context):  # noqa: N802
+        answer = await self._uc.generic.execute(
+            mapping.customer_key(request),
+            mapping.generic_query(request.feature_id, request),
+            self._deadline(context),
+            rpc="GetEntitlement",
+        )
+        return mapping.generic_response(answer)
+
+    @_error_policy("GetEntitlementV2")
+    async def GetEntitlementV2(self, request, context):  # noqa: N802
+        answer = await self._uc.v2.execute(
+            mapping.customer_key(request),
+            mapping.generic_query(request.feature_id, request),
+            request.currency_id,
+            self._deadline(context),
+        )
+        return mapping.v2_response(answer)
+
+    @_error_policy("GetEntitlements")
+    async def GetEntitlements(self, request, context):  # noqa: N802
+        answer = await self._uc.state.execute(
+            mapping.customer_key(request), self._deadline(context), rpc="GetEntitlements"
+        )
+        return mapping.state_v1_response(answer)
+
+    @_error_policy("GetEntitlementsStateV2")
+    async def GetEntitlementsStateV2(self, request, context):  # noqa: N802
+        answer = await self._uc.state.execute(
+            mapping.customer_key(request), self._deadline(context), rpc="GetEntitlementsStateV2"
+        )
+        return mapping.state_v2_response(answer)
+
+    @_error_policy("ReloadEntitlements")
+    async def ReloadEntitlements(self, request, context):  # noqa: N802
+        exists = await self._uc.reload.execute(mapping.customer_key(request), self._deadline(context))
+        return pb.ReloadEntitlementsResponse(entitled_entity_exists=exists)
+
+    @_error_policy("ReportUsage")
+    async def ReportUsage(self, request, context):  # noqa: N802
+        acks = await self._uc.usage.execute([mapping.usage_report(request)], self._deadline(context))
+        return mapping.usage_response(acks[0])
+
+    @_error_policy("ReportUsageBulk")
+    async def ReportUsageBulk(self, request, context):  # noqa: N802
+        acks = await self._uc.usage.execute(
+            mapping.usage_reports(request), self._deadline(context), field_prefix="usages"
+        )
+        return mapping.usage_bulk_response(acks)
+
+    @_error_policy("ReportEvents")
+    async def ReportEvents(self, request, context):  # noqa: N802
+        await self._uc.events.execute(mapping.events(request), self._deadline(context))
+        return empty_pb2.Empty()

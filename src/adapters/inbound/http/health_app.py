@@ -1,0 +1,52 @@
+"""HTTP on ``HTTP_PORT``: ``/livez``, ``/readyz`` and ``/metrics`` (configuration.md §4)."""
+from __future__ import annotations
+
+from typing import Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+#: Returns ``None`` when ready, else the reason (``starting``, ``shutting down``, …).
+ReadinessProbe = Callable[[], str | None]
+
+
+def build_app(readiness: ReadinessProbe, registry: CollectorRegistry) -> web.Application:
+    async def livez(_: web.Request) -> web.Response:
+        return web.json_response({"status": "UP"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        reason = readiness()
+        if reason is None:
+            return web.json_response({"status": "UP"})
+        return web.json_response({"status": "DOWN", "reason": reason}, status=503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest(registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+class HttpServer:
+    """Runs the app on ``host:port``; ``port`` is the bound port after ``start``."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._host = host
+        self._requested_port = port
+        self.port = port
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._requested_port)
+        await site.start()
+        addresses = self._runner.addresses
+        if addresses:
+            self.port = addresses[0][1]
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()

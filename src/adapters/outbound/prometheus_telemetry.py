@@ -1,0 +1,91 @@
+"""Telemetry as Prometheus metrics (configuration.md §4 "Metrics").
+
+Each process owns one ``CollectorRegistry`` (no global registry), so tests can run
+several sidecars in one process.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from ports.telemetry import Telemetry
+
+
+class PrometheusTelemetry(Telemetry):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.initialization_errors = Counter(
+            "sidecar_initialization_errors", "Start-up checks that failed", registry=registry
+        )
+        self.invalid_api_key_errors = Counter(
+            "sidecar_invalid_api_key_errors", "Upstream rejected the server API key",
+            registry=registry,
+        )
+        self.network_request_errors = Counter(
+            "sidecar_network_request_errors", "Upstream calls that failed", registry=registry
+        )
+        self.redis_client_errors = Counter(
+            "sidecar_redis_client_errors", "Redis commands that failed", registry=registry
+        )
+        self.cache_hits = Counter("sidecar_cache_hits", "Reads from a trusted entry",
+                                  registry=registry)
+        self.cache_misses = Counter("sidecar_cache_misses", "Reads that had to fetch",
+                                    registry=registry)
+        self.fallbacks = Counter(
+            "sidecar_fallback_responses", "Answers built from fallback values",
+            ["rpc", "reason"], registry=registry,
+        )
+        self.last_known_good_responses = Counter(
+            "sidecar_last_known_good_responses", "Answers from an untrusted entry after a failed refetch",
+            registry=registry,
+        )
+        self.invalid_requests = Counter(
+            "sidecar_invalid_requests", "Reads with unusable input answered by fallback",
+            ["field"], registry=registry,
+        )
+        self.rpc_duration = Histogram(
+            "sidecar_rpc_duration_seconds", "Time to answer an RPC (seconds)",
+            ["rpc", "code"], registry=registry,
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+        )
+        self.websocket_connected = Gauge(
+            "sidecar_websocket_connected", "1 while the real-time feed is live", registry=registry
+        )
+        self.cache_size_bytes = Gauge(
+            "sidecar_cache_size_bytes", "Estimated bytes held by the in-memory cache",
+            registry=registry,
+        )
+        self.cache_entries = Gauge(
+            "sidecar_cache_entries", "Entries held by the in-memory cache", registry=registry
+        )
+        self.cache_evictions = Counter(
+            "sidecar_cache_evictions", "Entries evicted by the LRU bound", registry=registry
+        )
+
+    def watch_cache(self, size_bytes: Callable[[], float], entries: Callable[[], float]) -> None:
+        """Read cache gauges at scrape time (no work on the hot path)."""
+        self.cache_size_bytes.set_function(size_bytes)
+        self.cache_entries.set_function(entries)
+
+    def cache_hit(self) -> None:
+        self.cache_hits.inc()
+
+    def cache_miss(self) -> None:
+        self.cache_misses.inc()
+
+    def last_known_good(self) -> None:
+        self.last_known_good_responses.inc()
+
+    def fallback(self, rpc: str, reason: str) -> None:
+        self.fallbacks.labels(rpc, reason).inc()
+
+    def upstream_error(self, *, auth: bool) -> None:
+        if auth:
+            self.invalid_api_key_errors.inc()
+        else:
+            self.network_request_errors.inc()
+
+    def invalid_request(self, field: str) -> None:
+        self.invalid_requests.labels(field).inc()

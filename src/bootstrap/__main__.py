@@ -1,0 +1,44 @@
+"""Entry points: ``stigg-sidecar`` and ``python -m bootstrap``.
+
+Exit codes: 0 after a clean shutdown, 2 for invalid configuration (nothing was bound),
+1 for a failure while starting.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from bootstrap.logs import configure_logging
+from bootstrap.settings import ConfigurationError, load_sidecar_settings
+
+
+def sidecar_main() -> int:
+    try:
+        settings, fallbacks, warnings = load_sidecar_settings()
+    except ConfigurationError as error:
+        for line in error.lines:
+            print(line, file=sys.stderr)
+        return 2
+    secrets = [
+        secret.get_secret_value()
+        for secret in (settings.server_api_key, settings.redis_password)
+        if secret is not None
+    ]
+    configure_logging(settings.log_level, secrets)
+    log = logging.getLogger("sidecar")
+    for warning in warnings:
+        log.warning(warning)
+    from bootstrap.app import SidecarApp  # after logging: importing grpc may log
+
+    app = SidecarApp(settings, fallbacks)
+    try:
+        asyncio.run(app.run_until_signalled())
+    except OSError as error:
+        log.error("could not start", extra={"error": f"{type(error).__name__}: {error}"})
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(sidecar_main())

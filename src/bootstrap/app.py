@@ -1,0 +1,134 @@
+"""The sidecar process: build the graph, start listeners, serve, shut down in order.
+
+Lifecycle (configuration.md §4): readiness is ``starting`` until both listeners serve;
+on SIGTERM/SIGINT readiness becomes ``shutting down`` and gRPC health NOT_SERVING, new
+RPCs are refused while in-flight ones get ``SHUTDOWN_GRACE_MS``, then clients close.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+from adapters.inbound.grpc.server import GrpcServer
+from adapters.inbound.http.health_app import HttpServer, build_app
+from bootstrap.containers import SidecarContainer
+from bootstrap.settings import SidecarSettings
+from domain.model.budget import Budget
+from domain.model.fallback import FallbackTable
+from ports.errors import UpstreamAuthError, UpstreamError
+
+log = logging.getLogger("sidecar")
+
+
+class SidecarApp:
+    """One sidecar. ``grpc_port`` / ``http_port`` are the bound ports after ``start``."""
+
+    def __init__(
+        self,
+        settings: SidecarSettings,
+        fallbacks: FallbackTable,
+        container: SidecarContainer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.container = container or SidecarContainer(settings=settings, fallbacks=fallbacks)
+        self._state: str | None = "starting"
+        self._grpc: GrpcServer | None = None
+        self._http: HttpServer | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self.grpc_port = 0
+        self.http_port = 0
+
+    def readiness(self) -> str | None:
+        """``None`` when ready, else ``starting`` or ``shutting down``."""
+        return self._state
+
+    async def start(self) -> None:
+        s = self.settings
+        log.info("starting", extra={"phase": "resources", "mode": "memory",
+                                    "offline": s.offline})
+        await self.container.init_resources()
+        servicer = await _resolve(self.container.servicer())
+        telemetry = await _resolve(self.container.telemetry())
+        cache = await _resolve(self.container.cache())
+        telemetry.watch_cache(lambda: cache.size_bytes, lambda: len(cache))
+        self._grpc = GrpcServer(servicer, s.bind_address, s.port)
+        self.grpc_port = self._grpc.port
+        log.info("starting", extra={"phase": "grpc", "port": self.grpc_port})
+        await self._grpc.start()
+        self._http = HttpServer(
+            build_app(self.readiness, telemetry.registry), s.bind_address, s.http_port
+        )
+        await self._http.start()
+        self.http_port = self._http.port
+        log.info("starting", extra={"phase": "http", "port": self.http_port})
+        self._state = None
+        await self._grpc.set_serving(True)
+        if not s.offline:
+            self._spawn(self._check_key())
+        log.info("Sidecar is ready", extra={"grpc_port": self.grpc_port,
+                                             "http_port": self.http_port})
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _check_key(self) -> None:
+        """One cheap query to validate the key; failures are logged, never fatal (§4)."""
+        telemetry = await _resolve(self.container.telemetry())
+        clock = await _resolve(self.container.clock())
+        key_check = await _resolve(self.container.key_check())
+        budget = Budget.starting(clock.monotonic(), self.settings.api_timeout_ms / 1000)
+        try:
+            await key_check.check(budget)
+        except UpstreamAuthError:
+            telemetry.invalid_api_key_errors.inc()
+            telemetry.initialization_errors.inc()
+            log.error("Authentication failed. Double check your API key.")
+        except UpstreamError as error:
+            telemetry.initialization_errors.inc()
+            log.warning("startup key check failed; serving from cache and fallback",
+                        extra={"error": f"{type(error).__name__}: {error}"})
+
+    async def stop(self) -> None:
+        """Ordered shutdown: readiness and health first, then gRPC with grace, then clients."""
+        if self._state == "shutting down":
+            return
+        self._state = "shutting down"
+        log.info("shutting down", extra={"phase": "drain"})
+        for task in list(self._background):
+            task.cancel()
+        if self._grpc is not None:
+            await self._grpc.stop(self.settings.shutdown_grace_ms / 1000)
+        if self._http is not None:
+            await self._http.stop()
+        shutdown = self.container.shutdown_resources()
+        if shutdown is not None:
+            await shutdown
+        log.info("stopped")
+
+    async def run_until_signalled(self) -> None:
+        """Start, serve until SIGTERM/SIGINT, then stop; a second signal exits at once."""
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if stopping.is_set():
+                log.warning("second signal: exiting now")
+                os._exit(1)
+            stopping.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal)
+        await self.start()
+        await stopping.wait()
+        await self.stop()
+
+
+async def _resolve(value):
+    """Providers downstream of an async resource return awaitables (design.md §6 item 7)."""
+    if asyncio.isfuture(value) or asyncio.iscoroutine(value):
+        return await value
+    return value

@@ -1,0 +1,128 @@
+"""Dependency-injector containers: the only place that knows how the graph is wired.
+
+``build_container(settings, fallbacks)`` returns a container whose providers give plain
+objects; nothing else in ``src/`` sees the container (design.md §5 item 10).
+"""
+from __future__ import annotations
+
+import uuid
+
+from dependency_injector import containers, providers
+from prometheus_client import CollectorRegistry
+
+from adapters.inbound.grpc.servicer import SidecarServicer, UseCases
+from adapters.outbound.memory_cache import MemoryEntitlementCache
+from adapters.outbound.prometheus_telemetry import PrometheusTelemetry
+from adapters.outbound.stigg_edge import EdgeEntitlementSource
+from adapters.outbound.stigg_graphql import (
+    GraphqlEntitlementSource,
+    GraphqlEventReporter,
+    GraphqlKeyCheck,
+    GraphqlUsageReporter,
+)
+from adapters.outbound.stigg_routing import RoutingEntitlementSource
+from adapters.outbound.system_clock import SystemClock
+from bootstrap import resources
+from bootstrap.memory import default_cache_bytes
+from bootstrap.settings import SidecarSettings
+from bootstrap.version import USER_AGENT
+from domain.model.fallback import FallbackTable
+from domain.services.check_entitlement import CheckCredit, CheckEntitlement, CheckTypedEntitlement
+from domain.services.check_entitlement_v2 import CheckEntitlementV2
+from domain.services.get_entitlements_state import GetEntitlementsState
+from domain.services.load_entitlements import LoadEntitlements
+from domain.services.read_context import ReadContext
+from domain.services.reload_entitlements import ReloadEntitlements
+from domain.services.report_events import ReportEvents
+from domain.services.report_usage import ReportUsage
+from domain.services.write_context import WriteContext
+
+
+def _api_key(settings: SidecarSettings) -> str:
+    return settings.server_api_key.get_secret_value() if settings.server_api_key else ""
+
+
+def _cache_bytes(settings: SidecarSettings) -> int:
+    return settings.cache_max_size_bytes or default_cache_bytes()
+
+
+class SidecarContainer(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=SidecarSettings)
+    fallbacks = providers.Dependency(instance_of=FallbackTable)
+    registry = providers.Singleton(CollectorRegistry)
+    instance_id = providers.Singleton(lambda: str(uuid.uuid4()))
+
+    clock = providers.Singleton(SystemClock)
+    telemetry = providers.Singleton(PrometheusTelemetry, registry=registry)
+    http_client = providers.Resource(resources.http_client)
+
+    # --- outbound: Stigg ---
+    api_key = providers.Callable(_api_key, settings)
+    graphql_url = providers.Callable(lambda s: s.api_url, settings)
+    edge_url = providers.Callable(lambda s: s.edge_api_url, settings)
+    upstream = providers.Dict(
+        client=http_client,
+        api_key=api_key,
+        instance_id=instance_id,
+        user_agent=USER_AGENT,
+        clock=clock,
+    )
+    graphql_source = providers.Singleton(
+        GraphqlEntitlementSource, api_url=graphql_url, telemetry=telemetry, **upstream.kwargs
+    )
+    edge_source = providers.Singleton(
+        EdgeEntitlementSource, edge_url=edge_url, telemetry=telemetry, **upstream.kwargs
+    )
+    source = providers.Singleton(
+        RoutingEntitlementSource,
+        graphql=graphql_source,
+        edge=edge_source,
+        edge_enabled=providers.Callable(lambda s: s.edge_enabled, settings),
+    )
+    usage_reporter = providers.Singleton(
+        GraphqlUsageReporter, api_url=graphql_url, telemetry=telemetry, **upstream.kwargs
+    )
+    event_reporter = providers.Singleton(
+        GraphqlEventReporter, api_url=graphql_url, telemetry=telemetry, **upstream.kwargs
+    )
+    key_check = providers.Singleton(
+        GraphqlKeyCheck, api_url=graphql_url, telemetry=telemetry, **upstream.kwargs
+    )
+
+    # --- cache ---
+    cache = providers.Singleton(
+        MemoryEntitlementCache, max_bytes=providers.Callable(_cache_bytes, settings)
+    )
+
+    # --- core ---
+    loader = providers.Singleton(
+        LoadEntitlements, cache=cache, source=source, clock=clock, telemetry=telemetry
+    )
+    read_context = providers.Singleton(
+        ReadContext,
+        loader=loader,
+        fallbacks=fallbacks,
+        clock=clock,
+        telemetry=telemetry,
+        timeout_s=providers.Callable(lambda s: s.entitlements_timeout_ms / 1000, settings),
+    )
+    write_context = providers.Singleton(
+        WriteContext,
+        clock=clock,
+        timeout_s=providers.Callable(lambda s: s.api_timeout_ms / 1000, settings),
+    )
+    check_feature = providers.Singleton(CheckEntitlement, read_context)
+    check_credit = providers.Singleton(CheckCredit, read_context)
+    use_cases = providers.Singleton(
+        UseCases,
+        typed=providers.Singleton(CheckTypedEntitlement, read_context),
+        generic=check_feature,
+        v2=providers.Singleton(CheckEntitlementV2, read_context, check_feature, check_credit),
+        state=providers.Singleton(GetEntitlementsState, read_context),
+        reload=providers.Singleton(
+            ReloadEntitlements, read_context, cache=cache, source=source, telemetry=telemetry
+        ),
+        usage=providers.Singleton(ReportUsage, usage_reporter, cache, write_context),
+        events=providers.Singleton(ReportEvents, event_reporter, write_context),
+    )
+    servicer = providers.Singleton(SidecarServicer, use_cases=use_cases, clock=clock)

@@ -1,0 +1,194 @@
+"""Sidecar settings from environment variables, with Stigg's names (configuration.md §2).
+
+Field names are the lower-cased variable names, so an error's location *is* the
+variable. ``load_sidecar_settings`` turns every problem into one line naming it.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bootstrap.parsing import parse_bool, parse_fallbacks, parse_int, parse_url
+from domain.model.fallback import FallbackTable
+
+#: Variables of Stigg's image we do not read, and what to use instead (configuration.md §1).
+NOT_READ = {
+    "GRPC_PORT": "PORT",
+    "HEALTH_ENDPOINT_URL": "the fixed path /livez",
+    "READY_ENDPOINT_URL": "the fixed path /readyz",
+    "CACHE_UPDATE_POLICY": "nothing (no queue)",
+    "QUEUE_URL": "nothing (no queue)",
+    "AWS_REGION": "nothing (no queue)",
+}
+_VERBATIM = {"redis_password"}
+_LOG_LEVELS = ("error", "warn", "info", "debug")
+
+
+class ConfigurationError(Exception):
+    """Invalid configuration; ``lines`` holds one message per invalid variable."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+class SidecarSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_ignore_empty=True, frozen=True, extra="ignore")
+
+    server_api_key: SecretStr | None = None
+    #: Read separately by ``parse_fallbacks`` (strict JSON, order kept); kept as text here.
+    api_url: str = "https://api.stigg.io"
+    edge_enabled: bool = True
+    edge_api_url: str = "https://edge.api.stigg.io"
+    ws_enabled: bool = True
+    ws_url: str = "wss://api.stigg.io"
+    redis_environment_prefix: str | None = None
+    redis_host: str = "localhost"
+    redis_port: int = 6379
+    redis_db: int = 0
+    redis_username: str | None = None
+    redis_password: SecretStr | None = None
+    redis_tls: bool = False
+    redis_keys_ttl_in_secs: int = 604_800
+    entitlements_fallback: str | None = None
+    port: int = 8443
+    http_port: int = 8080
+    #: Address both listeners bind (ours; 0.0.0.0 for a pod, 127.0.0.1 for a laptop).
+    bind_address: str = "0.0.0.0"
+    cache_max_size_bytes: int | None = None
+    entitlements_timeout_ms: int = 10_000
+    api_timeout_ms: int = 30_000
+    #: How long in-flight RPCs may finish after SIGTERM, in ms (ours; the reference's 10 s).
+    shutdown_grace_ms: int = 10_000
+    log_level: str = "info"
+    offline: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strip(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {
+                k: (v.strip() if isinstance(v, str) and k.lower() not in _VERBATIM else v)
+                for k, v in data.items()
+            }
+        return data
+
+    _bools = field_validator("edge_enabled", "ws_enabled", "redis_tls", "offline", mode="before")(
+        lambda v: parse_bool(v)
+    )
+
+    @field_validator("api_url", "edge_api_url", mode="before")
+    @classmethod
+    def _http_url(cls, value: Any, info: Any) -> str:
+        return parse_url(value, ("http", "https"), forbid_graphql=info.field_name == "api_url")
+
+    @field_validator("ws_url", mode="before")
+    @classmethod
+    def _ws_url(cls, value: Any) -> str:
+        return parse_url(value, ("ws", "wss"), forbid_graphql=True)
+
+    @field_validator("port", "http_port", mode="before")
+    @classmethod
+    def _listen_port(cls, value: Any) -> int:
+        return parse_int(value, low=0, high=65535, what=" 0-65535")
+
+    @field_validator("redis_port", mode="before")
+    @classmethod
+    def _redis_port(cls, value: Any) -> int:
+        return parse_int(value, low=1, high=65535, what=" 1-65535")
+
+    @field_validator("redis_db", mode="before")
+    @classmethod
+    def _non_negative(cls, value: Any) -> int:
+        return parse_int(value, low=0, what=" >= 0")
+
+    @field_validator(
+        "cache_max_size_bytes", "entitlements_timeout_ms", "api_timeout_ms", "shutdown_grace_ms",
+        mode="before",
+    )
+    @classmethod
+    def _positive(cls, value: Any) -> int | None:
+        return None if value is None else parse_int(value, low=1, what=" > 0")
+
+    @field_validator("redis_keys_ttl_in_secs", mode="before")
+    @classmethod
+    def _ttl(cls, value: Any) -> int:
+        number = parse_int(value, what=" (seconds; negative for no expiry)")
+        if number == 0:
+            raise ValueError("0 is not allowed: use a positive TTL, or a negative one for no expiry")
+        return number
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in _LOG_LEVELS:
+            raise ValueError(f'expected one of {", ".join(_LOG_LEVELS)}, got "{value}"')
+        return text
+
+    @property
+    def redis_mode(self) -> bool:
+        return self.redis_environment_prefix is not None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    name = str(error["loc"][0]).upper() if error.get("loc") else "configuration"
+    message = str(error.get("msg", "invalid value"))
+    message = message.removeprefix("Value error, ")
+    return f"invalid configuration: {name}: {message}"
+
+
+def load_sidecar_settings() -> tuple[SidecarSettings, FallbackTable, list[str]]:
+    """Settings from ``os.environ``, the parsed fallback table and start-up warnings.
+
+    Raises ``ConfigurationError`` listing every invalid variable; secret values are
+    never included in messages.
+    """
+    env = dict(os.environ)
+    warnings: list[str] = []
+    lines: list[str] = []
+    settings: SidecarSettings | None = None
+    try:
+        settings = SidecarSettings()
+    except ValidationError as error:
+        lines.extend(_describe(item) for item in error.errors(include_input=False))
+    table = FallbackTable({})
+    try:
+        table = parse_fallbacks(env.get("ENTITLEMENTS_FALLBACK"), warnings)
+    except ValueError as error:
+        lines.append(f"invalid configuration: ENTITLEMENTS_FALLBACK: {error}")
+    if settings is not None:
+        lines.extend(_cross_checks(settings))
+        warnings.extend(_ignored(settings, env))
+    if lines:
+        raise ConfigurationError(lines)
+    assert settings is not None
+    return settings, table, warnings
+
+
+def _cross_checks(settings: SidecarSettings) -> list[str]:
+    lines = []
+    if settings.server_api_key is None and not settings.offline:
+        lines.append("invalid configuration: SERVER_API_KEY: required unless OFFLINE=true")
+    if settings.port == settings.http_port and settings.port != 0:
+        lines.append("invalid configuration: HTTP_PORT: must differ from PORT")
+    return lines
+
+
+def _ignored(settings: SidecarSettings, env: dict[str, str]) -> list[str]:
+    warnings = [
+        f"{name} is not read by this sidecar; use {instead}"
+        for name, instead in NOT_READ.items()
+        if env.get(name)
+    ]
+    redis_vars = sorted(k for k in env if k.startswith("REDIS_") and k != "REDIS_ENVIRONMENT_PREFIX" and env[k])
+    if not settings.redis_mode and redis_vars:
+        warnings.append(f"{', '.join(redis_vars)} ignored: REDIS_ENVIRONMENT_PREFIX is not set")
+    if settings.redis_mode and env.get("WS_ENABLED"):
+        warnings.append("WS_ENABLED is ignored in Redis mode")
+    if settings.offline:
+        warnings.append("OFFLINE=true: WebSocket and Redis settings are ignored; no network is used")
+    return warnings
