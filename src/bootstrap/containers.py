@@ -58,20 +58,17 @@ class SidecarContainer(containers.DeclarativeContainer):
 
     # --- outbound: Stigg ---
     api_key = providers.Callable(_api_key, settings)
+    _upstream = dict(
+        client=http_client, api_key=api_key, instance_id=instance_id, user_agent=USER_AGENT,
+        clock=clock, telemetry=telemetry,
+    )
     graphql_url = providers.Callable(lambda s: s.api_url, settings)
     edge_url = providers.Callable(lambda s: s.edge_api_url, settings)
-    upstream = providers.Dict(
-        client=http_client,
-        api_key=api_key,
-        instance_id=instance_id,
-        user_agent=USER_AGENT,
-        clock=clock,
-    )
     graphql_source = providers.Singleton(
-        GraphqlEntitlementSource, api_url=graphql_url, telemetry=telemetry, **upstream.kwargs
+        GraphqlEntitlementSource, api_url=graphql_url, **_upstream
     )
     edge_source = providers.Singleton(
-        EdgeEntitlementSource, edge_url=edge_url, telemetry=telemetry, **upstream.kwargs
+        EdgeEntitlementSource, edge_url=edge_url, **_upstream
     )
     source = providers.Singleton(
         RoutingEntitlementSource,
@@ -80,13 +77,13 @@ class SidecarContainer(containers.DeclarativeContainer):
         edge_enabled=providers.Callable(lambda s: s.edge_enabled, settings),
     )
     usage_reporter = providers.Singleton(
-        GraphqlUsageReporter, api_url=graphql_url, telemetry=telemetry, **upstream.kwargs
+        GraphqlUsageReporter, api_url=graphql_url, **_upstream
     )
     event_reporter = providers.Singleton(
-        GraphqlEventReporter, api_url=graphql_url, telemetry=telemetry, **upstream.kwargs
+        GraphqlEventReporter, api_url=graphql_url, **_upstream
     )
     key_check = providers.Singleton(
-        GraphqlKeyCheck, api_url=graphql_url, telemetry=telemetry, **upstream.kwargs
+        GraphqlKeyCheck, api_url=graphql_url, **_upstream
     )
 
     # --- cache ---

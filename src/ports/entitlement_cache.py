@@ -35,6 +35,16 @@ class EntitlementCache(Protocol):
         """Write a fetched set under the ordering rule (newer-or-equal timestamp wins)."""
 
     @abstractmethod
+    async def apply_update(self, entitlements: EntitlementSet) -> None:
+        """Write a set pushed by the real-time feed under the ordering rule; it belongs to
+        the current trust generation (trusted while the feed stays live)."""
+
+    @abstractmethod
+    def set_live(self, live: bool) -> None:
+        """Record whether the real-time feed is live; each change starts a new trust
+        generation (caching-and-redis.md §2.3). Caches that are always trusted ignore it."""
+
+    @abstractmethod
     async def set_usage(
         self, key: CustomerKey, target: UsageTarget, ref_id: str, usage: Usage
     ) -> None:

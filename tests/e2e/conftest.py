@@ -18,6 +18,8 @@ async def emulator() -> AsyncIterator[StiggEmulator]:
     await emu.start(host="127.0.0.1", port=0)
     try:
         yield emu
+        # Every GraphQL document the sidecar sent validated against the upstream schema.
+        assert emu.validation_failures == []
     finally:
         await emu.stop()
 

@@ -13,8 +13,10 @@ from datetime import datetime, timezone
 import pytest
 
 from support.sidecar import metric
+from domain.model.identifiers import CustomerKey
 from sidecarpb.v1 import sidecar_pb2 as pb
-from support.upstream import API_CALLS_V2, credit, feature
+from support.errors import status_message, status_name
+from support.upstream import API_CALLS_V2, entitlement_reads, feature
 
 R = pb.AccessDeniedReason
 
@@ -295,7 +297,7 @@ async def test_v14_bulk_fallback_list(emulator, start_sidecar):
         empty = await client.call("GetEntitlementsStateV2", pb.GetEntitlementsStateV2Request(customer_id=""))
         assert [i.WhichOneof("entitlement") for i in empty.entitlements] == [
             "numeric", "metered", "boolean", "enum"]
-        assert emulator.count() == 0
+        assert entitlement_reads(emulator) == 0
 
 
 async def test_v15_report_usage_sets_cached_usage(emulator, sidecar):
@@ -317,18 +319,19 @@ async def test_v15_report_usage_sets_cached_usage(emulator, sidecar):
 
 
 async def test_v15_usage_report_fails_unavailable_with_same_key(emulator, sidecar):
-    import grpc
-
     app, client = sidecar
     emulator.set_customer("acme", [feature("api-calls", "NUMBER", "Incremental", usageLimit=100,
                                            currentUsage=40)])
     await client.call("GetMeteredEntitlement", metered("acme", "api-calls"))
-    emulator.set_fault("status", target="graphql", status=503)
+    # Every attempt reaches upstream, then the connection drops before the answer.
+    emulator.set_fault("apply_then_drop", target="graphql", operation="reportUsage")
     with pytest.raises(Exception) as raised:
         await client.call("ReportUsage", pb.ReportUsageRequest(
             customer_id="acme", feature_id="api-calls", value=5))
-    code = getattr(raised.value, "code", None)
-    status = code() if callable(code) else getattr(raised.value, "status", None)
-    assert getattr(status, "name", str(status)).endswith("UNAVAILABLE")
-    keys = {item["idempotencyKey"] for item in emulator.usage_inputs}
-    assert len(keys) <= 1
+    assert status_name(raised.value) == "UNAVAILABLE"
+    assert "Failed to report usage: upstream unavailable" in status_message(raised.value)
+    attempts = emulator.usage_inputs
+    assert len(attempts) >= 2 and len({a["idempotencyKey"] for a in attempts}) == 1
+    assert emulator.applied_usage_keys == 1  # upstream counted it once
+    cached = await app.container.cache().get(CustomerKey("acme"))
+    assert cached.entitlements.feature("api-calls").usage.current_usage == 40

@@ -76,3 +76,10 @@ API_CALLS_V2 = dict(
     usagePeriodStart="2025-07-01T00:00:00.000Z",
     usagePeriodEnd="2025-08-01T00:00:00.000Z",
 )
+
+
+def entitlement_reads(emulator, customer_id: str | None = None) -> int:
+    """Upstream entitlement reads (Edge and GraphQL ``GetEntitlementsState``), ignoring
+    the start-up key check and writes."""
+    return emulator.count(kind="edge", customer_id=customer_id) + emulator.count(
+        kind="graphql", operation="GetEntitlementsState", customer_id=customer_id)

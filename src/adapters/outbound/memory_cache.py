@@ -114,7 +114,7 @@ class MemoryEntitlementCache(EntitlementCache):
         generation = token if isinstance(token, int) else -1
         self._write(entitlements, generation)
 
-    def put_current(self, entitlements: EntitlementSet) -> None:
+    async def apply_update(self, entitlements: EntitlementSet) -> None:
         """Write from the real-time feed: the entry joins the current generation."""
         self._write(entitlements, self._generation)
 

@@ -93,9 +93,20 @@ def generic_answer(
     return evaluated_answer(decision, entitlement, now_ms, usage, wanted)
 
 
-def invalid_feature_answer(query: FeatureQuery, table: FallbackTable) -> FeatureAnswer:
-    """Fallback for a read that cannot be looked up (empty ids, bad V2 parameters, §8.8)."""
-    return generic_answer(None, query, table, 0)
+def invalid_feature_answer(
+    query: FeatureQuery, table: FallbackTable, kind: FeatureKind | None = None
+) -> FeatureAnswer:
+    """Fallback for a read that cannot be looked up (empty ids, bad V2 parameters, §8.8).
+
+    ``kind`` forces the member (V2 with neither id answers boolean, §8.4); otherwise it
+    is chosen by §9.3.
+    """
+    if kind is None:
+        return generic_answer(None, query, table, 0)
+    values = table.resolve(query.feature_id, query.fallback)
+    return feature_fallback(
+        kind, AccessDeniedReason.UNKNOWN, values, query.requested_usage, query.requested_values
+    )
 
 
 def credit_answer(
@@ -136,8 +147,12 @@ def state_answer(entitlements: EntitlementSet, now_ms: int) -> StateAnswer:
             entitlement, entitlements, requested_usage=None, requested_values=(), now_ms=now_ms
         )
         items.append(evaluated_answer(decision, entitlement, now_ms, None, ()))
+    seen_currencies: set[str] = set()
     for credit in entitlements.credits:
-        items.append(credit_answer(entitlements, credit.currency.currency_id, None, None))
+        currency_id = credit.currency.currency_id
+        if currency_id not in seen_currencies:  # the first wallet wins, as for features
+            seen_currencies.add(currency_id)
+            items.append(credit_answer(entitlements, currency_id, None, None))
     return StateAnswer(tuple(items), entitlements.customer_reason)
 
 

@@ -11,9 +11,13 @@ from domain.model.entitlement import CreditEntitlement, EntitlementSet, FeatureE
 from domain.model.kinds import AccessDeniedReason, FeatureKind
 from domain.model.usage_period import effective_usage
 
-#: Relative tolerance of limit comparisons (our choice): 0.1 + 0.2 against a limit of 0.3
-#: must not deny. 1e-9 of the limit is far below any real unit of usage.
-LIMIT_TOLERANCE = 1e-9
+#: Tolerance of limit comparisons, in units in the last place (our choice): 0.1 + 0.2
+#: against a limit of 0.3 is 1 ULP over and must not deny, while one real unit over a
+#: limit of 1e12 (about 8000 ULPs there) must. 16 ULPs absorbs a few float roundings.
+LIMIT_TOLERANCE_ULPS = 16
+#: Upper bound of that tolerance in absolute units, so huge limits (≥ 2^48, where 16 ULPs
+#: exceed 1) never forgive a whole unit of usage.
+LIMIT_TOLERANCE_MAX = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +40,15 @@ _ALLOW = Decision(True, None)
 
 
 def within_limit(current: float, requested: float, limit: float) -> bool:
-    """``current + requested <= limit``, with a relative tolerance for float sums.
+    """``current + requested <= limit``, tolerating float rounding of the sum.
 
-    The tolerance is ``LIMIT_TOLERANCE × max(1, |limit|)`` (our choice; issue: exact
-    limits reached through float sums such as 0.1 + 0.2 must not deny).
+    The tolerance is ``LIMIT_TOLERANCE_ULPS`` ULPs of the largest magnitude involved
+    (at least of 1.0, at most ``LIMIT_TOLERANCE_MAX``), so exact limits reached through float sums such as 0.1 + 0.2
+    do not deny, and no real unit of usage is ever forgiven.
     """
-    return current + requested <= limit + LIMIT_TOLERANCE * max(1.0, abs(limit))
+    scale = max(abs(current), abs(requested), abs(limit), 1.0)
+    tolerance = min(LIMIT_TOLERANCE_ULPS * math.ulp(scale), LIMIT_TOLERANCE_MAX)
+    return current + requested <= limit + tolerance
 
 
 def normalize_requested_usage(requested: float | None) -> float:

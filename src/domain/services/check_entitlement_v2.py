@@ -7,6 +7,7 @@ from domain.model.answers import CreditAnswer, FeatureAnswer
 from domain.model.budget import Budget
 from domain.model.decide import FeatureQuery, invalid_feature_answer
 from domain.model.identifiers import CustomerKey
+from domain.model.kinds import FeatureKind
 from domain.services.check_entitlement import CheckCredit, CheckEntitlement
 from domain.services.read_context import ReadContext
 
@@ -45,6 +46,8 @@ class CheckEntitlementV2:
             extra={"rpc": RPC, "feature_id": feature_id, "currency_id": currency_id},
         )
         self._ctx.telemetry.invalid_request("feature_id" if feature_id else "currency_id")
-        answer = invalid_feature_answer(query, self._ctx.fallbacks)
+        # Both ids: a fallback for the feature; neither: a boolean one for feature "".
+        kind = None if feature_id else FeatureKind.BOOLEAN
+        answer = invalid_feature_answer(query, self._ctx.fallbacks, kind)
         self._ctx.count_fallback(RPC, answer.has_access, answer.reason)
         return answer

@@ -5,6 +5,7 @@ from domain.model.answers import StateAnswer
 from domain.model.budget import Budget
 from domain.model.decide import fallback_list, state_answer
 from domain.model.identifiers import CustomerKey
+from domain.model.kinds import AccessDeniedReason
 from domain.services.read_context import ReadContext
 
 
@@ -21,5 +22,5 @@ class GetEntitlementsState:
             loaded = await ctx.loader.execute(key, ctx.budget(deadline))
             if loaded is not None:
                 return state_answer(loaded.entitlements, ctx.clock.now_ms())
-        ctx.count_fallback(rpc, True, None)
+        ctx.count_fallback(rpc, False, AccessDeniedReason.UNKNOWN)
         return fallback_list(ctx.fallbacks)

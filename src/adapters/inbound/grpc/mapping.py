@@ -139,10 +139,18 @@ def _dimensions(field: str, dimensions: Any) -> dict[str, DimensionValue]:
     return result
 
 
-def _timestamp_ms(message: Any, name: str = "timestamp") -> int | None:
+#: The range a google.protobuf.Timestamp may hold (0001-01-01 to 9999-12-31), in seconds.
+_TIMESTAMP_SECONDS = (-62_135_596_800, 253_402_300_799)
+
+
+def _timestamp_ms(message: Any, prefix: str, name: str = "timestamp") -> int | None:
     if not message.HasField(name):
         return None
-    return getattr(message, name).ToMilliseconds()
+    stamp = getattr(message, name)
+    low, high = _TIMESTAMP_SECONDS
+    if not low <= stamp.seconds <= high or not 0 <= stamp.nanos < 1_000_000_000:
+        raise InvalidRequestError(f"{prefix}{name}", "must be between 0001-01-01 and 9999-12-31")
+    return stamp.ToMilliseconds()
 
 
 def usage_report(request: pb.ReportUsageRequest, prefix: str = "") -> UsageReport:
@@ -162,7 +170,7 @@ def usage_report(request: pb.ReportUsageRequest, prefix: str = "") -> UsageRepor
         idempotency_key="",
         update_behavior=behavior,
         dimensions=_dimensions(f"{prefix}dimensions", request.dimensions),
-        timestamp_ms=_timestamp_ms(request),
+        timestamp_ms=_timestamp_ms(request, prefix),
     )
 
 
@@ -177,7 +185,7 @@ def events(request: pb.ReportEventsRequest) -> list[Event]:
             key=customer_key(e),
             idempotency_key=e.idempotency_key,
             dimensions=_dimensions(f"events[{i}].dimensions", e.dimensions),
-            timestamp_ms=_timestamp_ms(e),
+            timestamp_ms=_timestamp_ms(e, f"events[{i}]."),
         )
         for i, e in enumerate(request.events)
     ]

@@ -1,0 +1,189 @@
+"""Shared httpx plumbing for Stigg: headers, budgeted retries, error classification.
+
+reference: upstream-api.md §2 (headers), §6 (budgets and retries), §7 (classification).
+
+The retry loop is written out rather than built on tenacity: the budget rule couples
+every decision (attempt timeout = remaining budget, a delay that does not fit ends the
+call, Retry-After only if it fits), and an explicit loop of a dozen lines states that
+more plainly than tenacity's stop/wait/retry combinators plus a custom wait callback.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Mapping
+
+import httpx
+
+from domain.model.budget import Budget
+from ports.clock import Clock
+from ports.errors import (
+    UpstreamAuthError, UpstreamError, UpstreamInvalidInputError, UpstreamNotFoundError,
+    UpstreamRateLimitedError, UpstreamRejectedError, UpstreamUnavailableError,
+)
+
+log = logging.getLogger("sidecar.upstream.http")
+
+AUTH_CODES = frozenset({"Unauthenticated", "IdentityForbidden", "ApiKeyNotFound"})
+INPUT_CODES = frozenset({
+    "BadUserInput", "InvalidArgumentError", "CannotReportUsageForEntitlementWithMeterError",
+    "MeteringNotAvailableForFeatureType", "UsageMeasurementDiffOutOfRangeError",
+    "EntitlementUsageOutOfRangeError", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT",
+})
+RATE_LIMIT_CODE = "RateLimitExceeded"
+UNAVAILABLE_CODE = "OperationTimeout"
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def error_type(status: int | None = None, code: str | None = None) -> type[UpstreamError]:
+    """The port error for an HTTP status and/or a GraphQL ``extensions.code`` (§7).
+
+    Checked in order: key rejected, rate limited, unavailable (5xx), ``…NotFound``,
+    invalid input (incl. HTTP 400), else rejected. An HTTP 404 without a code is
+    "rejected": it names a wrong URL, not a missing entity.
+    """
+    code = code or ""
+    if status in (401, 403) or code in AUTH_CODES:
+        return UpstreamAuthError
+    if status == 429 or code == RATE_LIMIT_CODE:
+        return UpstreamRateLimitedError
+    if (status is not None and status >= 500) or code == UNAVAILABLE_CODE:
+        return UpstreamUnavailableError
+    if code.endswith("NotFound"):
+        return UpstreamNotFoundError
+    if code in INPUT_CODES or status == 400:
+        return UpstreamInvalidInputError
+    return UpstreamRejectedError
+
+
+def first_graphql_error(body: Any) -> tuple[str, str | None, str | None] | None:
+    """(message, extensions.code, extensions.traceId) of the first error, if any."""
+    errors = body.get("errors") if isinstance(body, Mapping) else None
+    if not isinstance(errors, list) or not errors:
+        return None
+    first = errors[0] if isinstance(errors[0], Mapping) else {}
+    ext = first.get("extensions") if isinstance(first.get("extensions"), Mapping) else {}
+    message = first.get("message") if isinstance(first.get("message"), str) else "GraphQL error"
+    code, trace = ext.get("code"), ext.get("traceId")
+    return message, code if isinstance(code, str) else None, trace if isinstance(trace, str) else None
+
+
+def retry_after_s(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds; ``None`` when absent or not a number of seconds."""
+    try:
+        seconds = float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """At most ``max_attempts``; retry n (0-based) waits uniform(0, min(max, base·2^n)) s."""
+
+    max_attempts: int = 4
+    base_delay_s: float = 0.25
+    max_delay_s: float = 2.0
+
+    def backoff_cap_s(self, retry: int) -> float:
+        return min(self.max_delay_s, self.base_delay_s * 2**retry)
+
+
+class _Failed(Exception):
+    def __init__(self, error: UpstreamError, retryable: bool, retry_after: float | None = None,
+                 cause: BaseException | None = None) -> None:
+        self.error, self.retryable, self.retry_after, self.cause = error, retryable, retry_after, cause
+
+
+class StiggHttp:
+    """One budgeted, retried JSON call to Stigg; returns the body's ``data`` object.
+
+    ``sleep`` (seconds) and ``uniform(a, b)`` are injectable for tests. Raises an
+    ``UpstreamError`` subclass; messages never contain the API key.
+    """
+
+    def __init__(
+        self, client: httpx.AsyncClient, *, api_key: str, instance_id: str, user_agent: str,
+        clock: Clock, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        uniform: Callable[[float, float], float] = random.uniform,
+        policy: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        self._client, self._api_key, self._clock = client, api_key, clock
+        self._sleep, self._uniform, self._policy = sleep, uniform, policy
+        self._base_headers = {"X-API-KEY": api_key, "X-API-VERSION": "1",
+                              "User-Agent": user_agent, "X-SDK-INSTANCE-ID": instance_id}
+
+    async def graphql(self, url: str, document: str, operation: str,
+                      variables: Mapping[str, Any], budget: Budget) -> Mapping[str, Any]:
+        """POST a GraphQL document to ``url`` (``…/graphql``)."""
+        headers = {**self._base_headers, "Content-Type": "application/json",
+                   "x-graphql-operation-name": operation}
+        body = {"query": document, "operationName": operation, "variables": dict(variables)}
+        return await self._call("POST", url, operation, budget, headers=headers, json=body)
+
+    async def get(self, url: str, label: str, budget: Budget,
+                  params: Mapping[str, str] | None = None) -> Mapping[str, Any]:
+        """GET a GraphQL-shaped JSON document (Edge); ``label`` names it in logs."""
+        return await self._call("GET", url, label, budget, headers=dict(self._base_headers),
+                                params=dict(params) if params else None)
+
+    async def _call(self, method: str, url: str, label: str, budget: Budget, **kwargs: Any) -> Mapping[str, Any]:
+        last: _Failed | None = None
+        for attempt in range(self._policy.max_attempts):
+            remaining = budget.remaining(self._clock.monotonic())
+            if remaining <= 0:
+                break
+            try:
+                return await self._attempt(method, url, remaining, **kwargs)
+            except _Failed as failed:
+                last = failed
+            if not last.retryable or attempt + 1 >= self._policy.max_attempts:
+                break
+            delay = last.retry_after
+            if delay is None:
+                delay = self._uniform(0.0, self._policy.backoff_cap_s(attempt))
+            if delay >= budget.remaining(self._clock.monotonic()):
+                break
+            log.info("upstream call failed; retrying", extra={
+                "operation": label, "attempt": attempt + 1, "delay_s": round(delay, 3),
+                "error": f"{type(last.error).__name__}: {last.error.message}"})
+            await self._sleep(delay)
+        if last is None:
+            raise UpstreamUnavailableError(f"{label}: time budget exhausted")
+        raise last.error from last.cause
+
+    async def _attempt(self, method: str, url: str, remaining: float, **kwargs: Any) -> Mapping[str, Any]:
+        try:
+            async with asyncio.timeout(remaining):
+                response = await self._client.request(
+                    method, url, timeout=httpx.Timeout(remaining), **kwargs)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise _Failed(UpstreamUnavailableError(f"timed out after {remaining:.3f} s"), True, cause=exc)
+        except httpx.TransportError as exc:
+            raise _Failed(UpstreamUnavailableError(self._redact(f"connection failed: {type(exc).__name__}: {exc}")),
+                          True, cause=exc)
+        except httpx.HTTPError as exc:
+            raise _Failed(UpstreamUnavailableError(self._redact(f"{type(exc).__name__}: {exc}")), False, cause=exc)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        found = first_graphql_error(body)
+        message, code, trace = found or (f"HTTP {response.status_code}", None, None)
+        if not response.is_success:
+            error = error_type(response.status_code, code)(self._redact(message), code=code, trace_id=trace)
+            retryable = response.status_code in RETRYABLE_STATUSES or code == RATE_LIMIT_CODE
+            raise _Failed(error, retryable, retry_after_s(response))
+        if found:
+            error = error_type(None, code)(self._redact(message), code=code, trace_id=trace)
+            raise _Failed(error, code == RATE_LIMIT_CODE, retry_after_s(response))
+        data = body.get("data") if isinstance(body, Mapping) else None
+        if not isinstance(data, Mapping):
+            raise _Failed(UpstreamRejectedError("malformed response: no data object"), False)
+        return data
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "<api key>") if self._api_key else text

@@ -1,0 +1,265 @@
+"""Tolerant reader: upstream JSON (GraphQL, Edge, WebSocket) -> domain values.
+
+reference: upstream-api.md §3.4, decision-rules.md §1. Unknown fields are ignored, an
+unknown ``__typename`` or an entitlement without a feature is skipped with a warning,
+and a DateTime that does not parse counts as absent (logged). All times returned are
+epoch milliseconds (UTC). Pure functions: the caller passes ``now_ms``.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Any, Mapping, Sequence, TypeVar
+
+from domain.model.entitlement import (
+    CreditEntitlement, CreditRate, Currency, EntitlementSet, Feature, FeatureEntitlement, Usage,
+)
+from domain.model.identifiers import CustomerKey
+from domain.model.kinds import AccessDeniedReason, FeatureType, MeterType, ResetPeriod
+from domain.model.reports import CreditAck, UsageAck
+from ports.errors import UpstreamRejectedError
+
+log = logging.getLogger("sidecar.upstream.payloads")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+E = TypeVar("E", bound=Enum)
+
+
+def time_ms(value: Any, field: str) -> int | None:
+    """A DateTime as epoch ms: an ISO-8601 string (naive means UTC) or an epoch-ms number.
+
+    ``None`` for null, and for anything unparseable (logged at warning level).
+    """
+    if value is None:
+        return None
+    if (number := _number(value)) is not None:
+        return int(number)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=timezone.utc)
+            return (parsed - _EPOCH) // _MS
+    log.warning("unparseable upstream DateTime ignored", extra={"field": field, "value": repr(value)})
+    return None
+
+
+def iso_utc(ms: int) -> str:
+    """Epoch ms as upstream's DateTime input: ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (UTC)."""
+    return (_EPOCH + ms * _MS).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _number(value: Any) -> float | None:
+    """A finite JSON number as float; anything else (bool, NaN, text) -> ``None``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _enum(kind: type[E], value: Any, field: str) -> E | None:
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        log.warning("unknown upstream enum value ignored", extra={"field": field, "value": repr(value)})
+        return None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def denial_reason(entry: Mapping[str, Any]) -> AccessDeniedReason | None:
+    """``isGranted=false`` -> the reason or UNKNOWN; ``true`` -> none (decision-rules.md §1.2).
+
+    A missing ``isGranted`` (not expected) is denied exactly when a reason is given.
+    """
+    reason = AccessDeniedReason.parse(_text(entry.get("accessDeniedReason")))
+    granted = entry.get("isGranted")
+    if granted is True or (granted is None and reason is None):
+        return None
+    return reason or AccessDeniedReason.UNKNOWN
+
+
+def read_feature_entitlement(entry: Mapping[str, Any]) -> FeatureEntitlement | None:
+    """A ``FeatureEntitlement`` object, or ``None`` when it has no usable feature."""
+    raw = _mapping(entry.get("feature"))
+    ref_id = _text(raw.get("refId"))
+    feature_type = _enum(FeatureType, raw.get("featureType"), "feature.featureType")
+    if not ref_id or feature_type is None:
+        log.warning("entitlement without a usable feature skipped", extra={"feature": repr(raw)})
+        return None
+    feature = Feature(
+        id=ref_id, feature_type=feature_type,
+        meter_type=_enum(MeterType, raw.get("meterType"), "feature.meterType"),
+        units=_text(raw.get("featureUnits")), units_plural=_text(raw.get("featureUnitsPlural")),
+        display_name=_text(raw.get("displayName")),
+    )
+    rate = _mapping(entry.get("creditRate"))
+    amount, currency_id = _number(rate.get("amount")), _text(rate.get("currencyId"))
+    config = entry.get("resetPeriodConfiguration")
+    return FeatureEntitlement(
+        feature=feature,
+        usage_limit=_number(entry.get("usageLimit")),
+        has_unlimited_usage=entry.get("hasUnlimitedUsage") is True,
+        has_soft_limit=entry.get("hasSoftLimit") is True,
+        denial_reason=denial_reason(entry),
+        enum_values=tuple(v for v in _list(entry.get("enumValues")) if isinstance(v, str)),
+        valid_until_ms=time_ms(entry.get("validUntil"), "validUntil"),
+        credit_rate=CreditRate(amount, currency_id) if amount is not None and currency_id else None,
+        reset_period=_enum(ResetPeriod, entry.get("resetPeriod"), "resetPeriod"),
+        usage_period_anchor_ms=time_ms(entry.get("usagePeriodAnchor"), "usagePeriodAnchor"),
+        reset_period_configuration=(
+            {k: v for k, v in config.items() if k != "__typename"} if isinstance(config, Mapping) else None
+        ),
+        usage=_usage(entry, entry.get("usagePeriodStart")),
+    )
+
+
+def read_credit_entitlement(entry: Mapping[str, Any]) -> CreditEntitlement | None:
+    """A ``CreditEntitlement`` object, or ``None`` when it has no currency id."""
+    raw = _mapping(entry.get("currency"))
+    currency_id = _text(raw.get("currencyId"))
+    if not currency_id:
+        log.warning("credit entitlement without a currency skipped", extra={"currency": repr(raw)})
+        return None
+    meta = raw.get("additionalMetaData")
+    currency = Currency(
+        currency_id=currency_id, display_name=_text(raw.get("displayName")) or "",
+        description=_text(raw.get("description")), unit_singular=_text(raw.get("unitSingular")),
+        unit_plural=_text(raw.get("unitPlural")),
+        additional_meta_data=dict(meta) if isinstance(meta, Mapping) else None,
+    )
+    return CreditEntitlement(
+        currency=currency,
+        usage_limit=_number(entry.get("usageLimit")) or 0.0,
+        has_soft_limit=entry.get("hasSoftLimit") is True,
+        denial_reason=denial_reason(entry),
+        valid_until_ms=time_ms(entry.get("validUntil"), "validUntil"),
+        usage=_usage(entry, None),
+    )
+
+
+def _usage(entry: Mapping[str, Any], start: Any) -> Usage:
+    """currentUsage null -> 0; usageUpdatedAt absent -> 0 (epoch ms)."""
+    return Usage(
+        current_usage=_number(entry.get("currentUsage")) or 0.0,
+        period_start_ms=time_ms(start, "usagePeriodStart"),
+        period_end_ms=time_ms(entry.get("usagePeriodEnd"), "usagePeriodEnd"),
+        updated_at_ms=time_ms(entry.get("usageUpdatedAt"), "usageUpdatedAt") or 0,
+    )
+
+
+def set_timestamp_ms(items: Sequence[Any], now_ms: int) -> int:
+    """The first valid ``entitlementUpdatedAt`` in list order; 0 for an empty list; else now.
+
+    reference: upstream-api.md §3.4 (4.55.0 ``getEntitlementsUpdatedAtTimestamp``). Every
+    upstream entry counts, including those the reader skips.
+    """
+    if not items:
+        return 0
+    for item in items:
+        stamp = time_ms(_mapping(item).get("entitlementUpdatedAt"), "entitlementUpdatedAt")
+        if stamp is not None:
+            return stamp
+    return now_ms
+
+
+def read_entitlement_set(
+    key: CustomerKey, access_denied_reason: Any, entitlements: Any, now_ms: int
+) -> EntitlementSet:
+    """An ``EntitlementSet`` from a reason and an ``EntitlementUnion`` list.
+
+    Shared by ``entitlementsState`` (GraphQL, Edge) and ``entitlementsUpdatedV2`` (WS).
+    A null list reads as empty. Duplicates are kept as given (the first one wins on
+    lookup) and logged.
+    """
+    items = _list(entitlements)
+    features: list[FeatureEntitlement] = []
+    credits: list[CreditEntitlement] = []
+    for item in items:
+        entry = _mapping(item)
+        typename = entry.get("__typename")
+        if typename == "FeatureEntitlement":
+            feature = read_feature_entitlement(entry)
+            if feature is not None:
+                features.append(feature)
+        elif typename == "CreditEntitlement":
+            credit = read_credit_entitlement(entry)
+            if credit is not None:
+                credits.append(credit)
+        else:
+            log.warning("unknown entitlement type skipped", extra={"typename": repr(typename)})
+    reason_text = _text(access_denied_reason)
+    customer_reason = AccessDeniedReason.parse(reason_text)
+    if customer_reason is AccessDeniedReason.UNKNOWN and reason_text != "Unknown":
+        log.warning("unknown customer-level reason", extra={"reason": reason_text})
+    result = EntitlementSet(
+        key=key, features=tuple(features), credits=tuple(credits),
+        customer_reason=customer_reason, timestamp_ms=set_timestamp_ms(items, now_ms),
+    )
+    if duplicates := result.duplicate_feature_ids():
+        log.warning("duplicate feature entitlements; the first wins",
+                    extra={"customer_id": key.customer_id, "feature_ids": duplicates})
+    return result
+
+
+def read_entitlements_state(key: CustomerKey, state: Mapping[str, Any], now_ms: int) -> EntitlementSet:
+    """``data.entitlementsState`` -> ``EntitlementSet``; ``key`` is the requested key."""
+    return read_entitlement_set(
+        key, state.get("accessDeniedReason"), state.get("entitlementsV2"), now_ms
+    )
+
+
+def entitlements_state_from(data: Mapping[str, Any], key: CustomerKey, now_ms: int) -> EntitlementSet:
+    """The set in a GraphQL/Edge ``data`` object; ``UpstreamRejectedError`` if it has none."""
+    state = data.get("entitlementsState")
+    if not isinstance(state, Mapping):
+        raise UpstreamRejectedError("malformed response: no entitlementsState object")
+    return read_entitlements_state(key, state, now_ms)
+
+
+def read_usage_ack(measurement: Mapping[str, Any], sent: CustomerKey, feature_id: str) -> UsageAck:
+    """A ``UsageMeasurementWithCurrentUsage`` -> ``UsageAck``.
+
+    The key comes from the response's ``customerId``/``resourceId``; ``sent`` and
+    ``feature_id`` (the request item's) fill in only when the response lacks them.
+    """
+    customer_id = _text(measurement.get("customerId"))
+    key = CustomerKey.of(customer_id, _text(measurement.get("resourceId"))) if customer_id else sent
+    credit = _mapping(measurement.get("credit"))
+    currency_id = _text(credit.get("currencyId"))
+    return UsageAck(
+        measurement_id=_text(measurement.get("id")) or "",
+        key=key,
+        feature_id=_text(measurement.get("featureId")) or feature_id,
+        current_usage=_number(measurement.get("currentUsage")),
+        usage_period_start_ms=time_ms(measurement.get("usagePeriodStart"), "usagePeriodStart"),
+        usage_period_end_ms=time_ms(measurement.get("usagePeriodEnd"), "usagePeriodEnd"),
+        timestamp_ms=time_ms(measurement.get("timestamp"), "timestamp"),
+        credit=CreditAck(
+            currency_id=currency_id,
+            current_usage=_number(credit.get("currentUsage")) or 0.0,
+            usage_period_end_ms=time_ms(credit.get("usagePeriodEnd"), "credit.usagePeriodEnd"),
+            timestamp_ms=time_ms(credit.get("timestamp"), "credit.timestamp"),
+        ) if currency_id else None,
+    )
