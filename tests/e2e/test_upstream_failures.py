@@ -58,9 +58,7 @@ async def test_last_known_good_when_refetch_fails(emulator, start_sidecar):
         assert recovered.has_access and recovered.entitlement.current_usage == 1
 
 
-async def test_caller_deadline_shortens_the_budget(emulator, start_sidecar, caller_kind):
-    if caller_kind != "stubs":
-        pytest.skip("per-call deadlines are set through grpcio here; the SDK path is covered by the configured budget")
+async def test_caller_deadline_shortens_the_budget(emulator, start_sidecar):
     async with start_sidecar() as (app, client):  # ENTITLEMENTS_TIMEOUT_MS = 10 s
         emulator.set_fault("slow", delay_ms=5000)
         started = time.monotonic()

@@ -1,6 +1,8 @@
 """The grpc.aio server: the sidecar service, standard health and reflection."""
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
@@ -26,6 +28,7 @@ class GrpcServer:
             ]
         )
         sidecar_pb2_grpc.add_SidecarServiceServicer_to_server(servicer, self._server)
+        self._gate = servicer.gate
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         reflection.enable_server_reflection(
@@ -50,6 +53,10 @@ class GrpcServer:
             await self.health.set(name, status)
 
     async def stop(self, grace_s: float) -> None:
-        """Health NOT_SERVING first, then stop accepting and let in-flight calls finish."""
+        """Health NOT_SERVING first; then refuse new RPCs with UNAVAILABLE while in-flight
+        ones finish (within ``grace_s`` seconds in all); then close the listener."""
         await self.health.enter_graceful_shutdown()
-        await self._server.stop(grace_s)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        await self._gate.drain(grace_s)
+        await self._server.stop(max(0.0, deadline - loop.time()))

@@ -10,6 +10,7 @@ import grpc
 from google.protobuf import empty_pb2
 
 from adapters.inbound.grpc import mapping
+from adapters.inbound.grpc.drain import DrainGate
 from adapters.inbound.grpc.errors import GENERIC_INTERNAL_MESSAGE, status_for
 from domain.model.budget import Budget
 from domain.model.kinds import FeatureKind
@@ -51,6 +52,9 @@ def _error_policy(rpc: str) -> Callable[[Handler], Handler]:
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            gate: DrainGate = self.gate
+            if not gate.enter():
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is shutting down")
             try:
                 return await handler(self, request, context)
             except Exception as error:  # noqa: BLE001 - this is the error policy
@@ -64,6 +68,8 @@ def _error_policy(rpc: str) -> Callable[[Handler], Handler]:
                 log.info("rpc failed", extra={"rpc": rpc, "status": reply.code.name,
                                               "error": reply.message})
                 await context.abort(reply.code, reply.message)
+            finally:
+                gate.leave()
 
         return guarded
 
@@ -74,6 +80,7 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServiceServicer):
     def __init__(self, use_cases: UseCases, clock: Clock) -> None:
         self._uc = use_cases
         self._clock = clock
+        self.gate = DrainGate()
 
     def _deadline(self, context: grpc.aio.ServicerContext) -> Budget | None:
         """The caller's deadline less a margin, on our monotonic clock (upstream-api.md §6)."""

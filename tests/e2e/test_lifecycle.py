@@ -1,0 +1,140 @@
+"""The process as an operator sees it: configuration errors, readiness, probes, health,
+reflection, JSON logs without secrets, and graceful shutdown on SIGTERM."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from stigg_emulator import feature
+
+from sidecarpb.v1 import sidecar_pb2 as pb
+from support.errors import status_name
+from support.sidecar import API_KEY, base_env
+
+SERVICE = "stigg.sidecar.v1.SidecarService"
+
+
+def sidecar_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "ENTITLEMENTS_"))}
+    return env | extra
+
+
+@pytest.mark.parametrize("variable,value,text", [
+    ("PORT", "http", 'PORT: expected an integer 0-65535, got "http"'),
+    ("ENTITLEMENTS_FALLBACK", '{"x": {"hasAccess": "yes"}}', 'ENTITLEMENTS_FALLBACK: entry "x": "hasAccess" has the wrong JSON type'),
+    ("LOG_LEVEL", "verbose", "LOG_LEVEL: expected one of error, warn, info, debug"),
+    ("SERVER_API_KEY", "", "SERVER_API_KEY: required unless OFFLINE=true"),
+    ("WS_ENABLED", "yes", 'WS_ENABLED: expected one of 1, 0, true, false, got "yes"'),
+])
+def test_invalid_configuration_exits_non_zero_naming_the_variable(variable, value, text):
+    env = sidecar_env(SERVER_API_KEY="sk-secret-value", REDIS_PASSWORD="redis-secret") | {variable: value}
+    done = subprocess.run([sys.executable, "-m", "bootstrap"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"invalid configuration: {text}" in done.stderr
+    assert "sk-secret-value" not in done.stderr + done.stdout
+    assert "redis-secret" not in done.stderr + done.stdout
+
+
+@pytest.fixture
+def process(emulator):
+    emulator.set_customer("acme", [feature("sso")])
+    env = sidecar_env(**base_env(emulator.base_url))
+    child = subprocess.Popen([sys.executable, "-m", "bootstrap"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    yield child
+    if child.poll() is None:
+        child.kill()
+        child.wait()
+
+
+async def _ready_line(child: subprocess.Popen) -> dict:
+    loop = asyncio.get_running_loop()
+    lines = []
+    while True:
+        line = await loop.run_in_executor(None, child.stdout.readline)
+        if not line:
+            raise AssertionError(f"sidecar exited: {child.wait()} {child.stderr.read()} {lines}")
+        lines.append(line)
+        entry = json.loads(line)
+        if entry["message"] == "Sidecar is ready":
+            return entry
+
+
+async def test_process_serves_probes_health_reflection_and_stops_on_sigterm(process):
+    ready = await _ready_line(process)
+    grpc_port, http_port = ready["grpc_port"], ready["http_port"]
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
+        assert (await http.get("/livez")).json() == {"status": "UP"}
+        readyz = await http.get("/readyz")
+        assert (readyz.status_code, readyz.json()) == (200, {"status": "UP"})
+        metrics = (await http.get("/metrics")).text
+        assert "sidecar_cache_misses_total" in metrics
+        assert (await http.get("/nope")).status_code == 404
+        assert (await http.post("/livez")).status_code == 405
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for name in ("", SERVICE):
+            reply = await health.Check(health_pb2.HealthCheckRequest(service=name))
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+        replies = [r async for r in reflect.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]))]
+        names = {s.name for s in replies[0].list_services_response.service}
+        assert SERVICE in names
+        stub = __import__("sidecarpb.v1.sidecar_pb2_grpc", fromlist=["x"]).SidecarServiceStub(channel)
+        answer = await stub.GetBooleanEntitlement(pb.GetBooleanEntitlementRequest(
+            customer_id="acme", feature_id="sso"))
+        assert answer.has_access
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    out, err = await asyncio.get_running_loop().run_in_executor(None, process.communicate)
+    assert process.returncode == 0
+    assert time.monotonic() - started < 10
+    lines = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    assert [l["message"] for l in lines][-2:] == ["shutting down", "stopped"]
+    assert API_KEY not in out + err
+
+
+async def test_drain_reports_not_ready_and_finishes_in_flight_calls(emulator, start_sidecar):
+    async with start_sidecar(SHUTDOWN_GRACE_MS="5000") as (app, client):
+        emulator.set_customer("acme", [feature("sso")])
+        emulator.set_fault("slow", target="edge", delay_ms=800)
+        in_flight = asyncio.ensure_future(client.call(
+            "GetBooleanEntitlement", pb.GetBooleanEntitlementRequest(customer_id="acme", feature_id="sso")))
+        await asyncio.sleep(0.2)
+        stopping = asyncio.ensure_future(app.stop())
+        await asyncio.sleep(0.1)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.http_port}") as http:
+            readyz = await http.get("/readyz")
+        assert (readyz.status_code, readyz.json()) == (503, {"status": "DOWN", "reason": "shutting down"})
+        with pytest.raises(Exception) as refused:
+            await client.call("GetBooleanEntitlement", pb.GetBooleanEntitlementRequest(
+                customer_id="acme", feature_id="sso"))
+        assert status_name(refused.value) == "UNAVAILABLE"
+        answer = await in_flight
+        assert answer.has_access and not answer.is_fallback
+        await stopping
+
+
+def test_container_wiring_resolves(monkeypatch):
+    """Both the container graph and its declared dependencies are complete."""
+    from bootstrap.containers import SidecarContainer
+    from bootstrap.settings import load_sidecar_settings
+
+    for name, value in base_env("http://127.0.0.1:9").items():
+        monkeypatch.setenv(name, value)
+    settings, fallbacks, _ = load_sidecar_settings()
+    container = SidecarContainer(settings=settings, fallbacks=fallbacks)
+    container.check_dependencies()
