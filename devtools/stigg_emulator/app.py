@@ -4,12 +4,9 @@ Routes:
 
 - ``GET  /v1/c/{customerId}/entitlements-state.json[?resourceId=R]``: Edge.
 - ``POST /graphql``: GraphQL over HTTP.
+- ``GET  /graphql``: GraphQL over WebSocket, subprotocol ``graphql-transport-ws``
+  (see :mod:`stigg_emulator.ws`); its sockets are closed with 1001 on shutdown.
 - ``/_emulator/...``: control (see :mod:`stigg_emulator.control`).
-
-A WebSocket side can be added later on the same port with
-``app.router.add_get("/graphql", websocket_handler)``: aiohttp routes GET upgrades and
-POSTs on one path independently, and the store's change listeners
-(:meth:`ScenarioStore.add_listener`) give it the events to push.
 
 Every upstream request goes through :meth:`UpstreamRoutes._serve`: record → fault →
 API key check → answer. Error bodies are ``{"errors": [{"message": ...,
@@ -54,6 +51,8 @@ def build_app(emulator: StiggEmulator) -> web.Application:
     routes = UpstreamRoutes(emulator)
     app.router.add_get("/v1/c/{tail:.+}", routes.edge)
     app.router.add_post("/graphql", routes.graphql)
+    app.router.add_get("/graphql", emulator.ws.handle, allow_head=False)
+    app.on_shutdown.append(emulator.ws.shutdown)
     control.add_routes(app, emulator)
     return app
 

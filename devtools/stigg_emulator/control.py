@@ -5,7 +5,15 @@ No API key is needed, requests are not recorded, and faults never apply.
 - ``GET  /_emulator/state``: :meth:`StiggEmulator.state` as JSON.
 - ``POST /_emulator/fault``: body with :meth:`StiggEmulator.set_fault` parameters,
   e.g. ``{"mode": "status", "target": "edge", "status": 503, "count": 2}``;
-  answers ``{"faults": [...]}`` (the active faults).
+  answers ``{"faults": [...]}`` (the active faults). With ``"target": "ws"``:
+  :meth:`StiggEmulator.ws_fault`, e.g. ``{"target": "ws", "mode": "close_all",
+  "code": 1011, "reason": "bye"}``, ``{"target": "ws", "mode": "mute", "enabled":
+  true}`` (modes ``close_all``, ``abort_all``, ``mute``, ``refuse``, ``reject_key``,
+  ``none``); answers ``{"faults": [...], "ws": {"muted", "refuse", "rejectKey"}}``.
+- ``POST /_emulator/ws``: an explicit WebSocket push, ``{"action": A, ...params}``
+  with A one of ``publish_package``, ``purge_customer``, ``push_entitlements``,
+  ``push_usage``, ``push_raw`` (params: the method's keyword arguments) or
+  ``push_enabled`` (``{"enabled": bool}``); answers ``{"frames": N}``.
 - ``POST /_emulator/reset``: :meth:`StiggEmulator.reset`; with body
   ``{"counters_only": true}`` only :meth:`StiggEmulator.reset_counters`.
 - ``PUT  /_emulator/customers``: replace the scenario with the posted snapshot
@@ -34,6 +42,7 @@ def add_routes(app: web.Application, emulator: StiggEmulator) -> None:
     routes = ControlRoutes(emulator)
     app.router.add_get(f"{PREFIX}/state", routes.state)
     app.router.add_post(f"{PREFIX}/fault", routes.fault)
+    app.router.add_post(f"{PREFIX}/ws", routes.ws)
     app.router.add_post(f"{PREFIX}/reset", routes.reset)
     app.router.add_put(f"{PREFIX}/customers", routes.put_customers)
     app.router.add_get(f"{PREFIX}/customers", routes.get_customers)
@@ -53,11 +62,42 @@ class ControlRoutes:
         mode = params.pop("mode", None)
         if not isinstance(mode, str):
             return _bad("\"mode\" is required")
+        if params.get("target") == "ws":
+            params.pop("target")
+            try:
+                flags = self._emu.ws_fault(mode, **params)
+            except (TypeError, ValueError) as error:
+                return _bad(str(error))
+            return web.json_response({
+                "faults": [f.as_dict() for f in self._emu.faults.active()], "ws": flags})
         try:
             self._emu.set_fault(mode, **params)
         except (TypeError, ValueError) as error:
             return _bad(str(error))
         return web.json_response({"faults": [f.as_dict() for f in self._emu.faults.active()]})
+
+    async def ws(self, request: web.Request) -> web.Response:
+        params = await _json_object(request)
+        if params is None:
+            return _bad("body must be a JSON object")
+        action = params.pop("action", None)
+        emu = self._emu
+        actions = {"publish_package": emu.publish_package,
+                   "purge_customer": emu.purge_customer,
+                   "push_entitlements": emu.push_entitlements,
+                   "push_usage": emu.push_usage,
+                   "push_raw": emu.push_raw}
+        if action == "push_enabled":
+            emu.ws_push_enabled = bool(params.get("enabled", True))
+            return web.json_response({"frames": 0, "pushEnabled": emu.ws_push_enabled})
+        method = actions.get(action) if isinstance(action, str) else None
+        if method is None:
+            return _bad(f"\"action\" must be one of {sorted([*actions, 'push_enabled'])}")
+        try:
+            frames = method(**params)
+        except (TypeError, ValueError) as error:
+            return _bad(str(error))
+        return web.json_response({"frames": frames})
 
     async def reset(self, request: web.Request) -> web.Response:
         params = await _json_object(request, allow_empty=True)

@@ -1,4 +1,5 @@
-"""``StiggEmulator``: a loopback Stigg upstream (Edge + GraphQL) for tests and demos."""
+"""``StiggEmulator``: a loopback Stigg upstream (Edge, GraphQL over HTTP and over
+WebSocket) for tests and demos."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from .recorder import RequestLog, RequestRecord
 from .scenario import ScenarioStore, normalize_resource, read_snapshot
 from .timeutil import Clock, system_clock
 from .usage import EventLog, UsageLedger
+from .ws import WsHub
 
 DEFAULT_ENVIRONMENT_ID = "00000000-0000-4000-8000-000000000001"
+DEFAULT_ACCOUNT_ID = "emulator-account"
 SHUTDOWN_TIMEOUT_S = 0.5
 """How long :meth:`StiggEmulator.stop` waits for in-flight (e.g. slowed) requests."""
 
@@ -30,8 +33,15 @@ class StiggEmulator:
     ``scenario`` is a snapshot dict or a path to a snapshot JSON file (format in the
     package docstring); it is also the baseline that :meth:`reset` restores.
     ``clock`` returns epoch milliseconds and stamps usage measurements (default: real
-    time). ``project=False`` answers GraphQL with whole stored objects instead of
-    shaping them by the query's selection.
+    time). ``project=False`` answers GraphQL (HTTP and WebSocket pushes) with whole
+    stored objects instead of shaping them by the query's selection.
+    ``environment_id`` and ``account_id`` fill the ``environmentId`` / ``accountId``
+    fields of measurements and WebSocket pushes.
+
+    The WebSocket side (``GET /graphql``, graphql-transport-ws) is described in
+    :mod:`stigg_emulator.ws`; its methods and records here are prefixed ``ws_``, plus
+    :meth:`purge_customer`, :meth:`publish_package`, :meth:`push_entitlements`,
+    :meth:`push_usage` and :meth:`push_raw`.
 
     Use ``async with StiggEmulator(...) as emu:`` or ``await emu.start()`` /
     ``await emu.stop()``. All methods must be called on the server's event loop.
@@ -41,13 +51,18 @@ class StiggEmulator:
                  scenario: dict[str, Any] | str | Path | None = None, *,
                  clock: Clock | None = None,
                  environment_id: str = DEFAULT_ENVIRONMENT_ID,
+                 account_id: str = DEFAULT_ACCOUNT_ID,
                  project: bool = True,
                  schema_path: str | Path = SCHEMA_PATH) -> None:
         self.api_key = api_key
         self.clock: Clock = clock or system_clock
         self.project = project
+        self.environment_id = environment_id
+        self.account_id = account_id
         self.schema = load_schema(str(schema_path))
         self.store = ScenarioStore()
+        self.ws = WsHub(self)
+        self.store.add_listener(self.ws.on_change)
         self.ledger = UsageLedger(self.store, lambda: self.clock(), environment_id)
         self.event_log = EventLog()
         self.faults = FaultPlan()
@@ -108,6 +123,11 @@ class StiggEmulator:
     def graphql_url(self) -> str:
         return f"{self.base_url}/graphql"
 
+    @property
+    def ws_url(self) -> str:
+        """``ws://HOST:PORT/graphql``: the WebSocket endpoint (same port)."""
+        return f"ws://{self._host}:{self.port}/graphql"
+
     # -- scenario ------------------------------------------------------------------
     def load_snapshot(self, snapshot: dict[str, Any] | str | Path) -> None:
         """Replace the scenario; it becomes the baseline :meth:`reset` restores."""
@@ -126,7 +146,8 @@ class StiggEmulator:
         self.store.set(customer_id, entitlements, access_denied_reason, resource_id)
 
     def remove_customer(self, customer_id: str, resource_id: str | None = None) -> bool:
-        """Delete an entry so reads answer CustomerNotFound; returns whether it existed."""
+        """Delete an entry so reads answer CustomerNotFound; returns whether it existed.
+        An existing entry's removal pushes the purge form of entitlementsUpdatedV2."""
         return self.store.remove(customer_id, resource_id)
 
     def get_state(self, customer_id: str, resource_id: str | None = None) -> dict[str, Any]:
@@ -159,6 +180,112 @@ class StiggEmulator:
             raise KeyError(f"no feature or wallet {ref!r} for ({customer_id!r}, {rid!r})")
         return item
 
+    # -- WebSocket pushes ------------------------------------------------------------
+    @property
+    def ws_push_enabled(self) -> bool:
+        """Whether store changes push automatically (default True). Explicit pushes
+        (purge_customer, publish_package, push_*) are sent regardless."""
+        return self.ws.push_enabled
+
+    @ws_push_enabled.setter
+    def ws_push_enabled(self, value: bool) -> None:
+        self.ws.push_enabled = bool(value)
+
+    @property
+    def ws_init_timeout_s(self) -> float:
+        """Seconds a socket may wait before connection_init (default 10; then 4408)."""
+        return self.ws.init_timeout_s
+
+    @ws_init_timeout_s.setter
+    def ws_init_timeout_s(self, value: float) -> None:
+        self.ws.init_timeout_s = float(value)
+
+    def purge_customer(self, customer_id: str, resource_id: str | None = None, *,
+                       remove: bool = False) -> int:
+        """Push the purge form of entitlementsUpdatedV2 (``entitlements: []``,
+        ``accessDeniedReason: null``) for the entry. The store entry is kept (so the
+        sidecar's refetch reads it), unless ``remove=True`` deletes it as well.
+        Returns the number of frames queued."""
+        if remove:
+            with self.ws.suppressed():
+                self.store.remove(customer_id, resource_id)
+        return self.ws.push_entitlements(customer_id, [], resource_id)
+
+    def publish_package(self, migration_type: str = "ALL_CUSTOMERS",
+                        package_ref_id: str = "plan-x", package_type: str = "Plan",
+                        package_version: int = 2) -> int:
+        """Push packagePublished (``migration_type`` ALL_CUSTOMERS or NEW_CUSTOMERS)."""
+        return self.ws.publish_package(migration_type, package_ref_id, package_type,
+                                       package_version)
+
+    def push_entitlements(self, customer_id: str, entitlements: list[dict[str, Any]],
+                          resource_id: str | None = None,
+                          access_denied_reason: str | None = None) -> int:
+        """Push entitlementsUpdatedV2 with these items without changing the store
+        (e.g. for very large frames). Returns the number of frames queued."""
+        return self.ws.push_entitlements(customer_id, entitlements, resource_id,
+                                         access_denied_reason)
+
+    def push_usage(self, customer_id: str, ref: str, current_usage: float,
+                   resource_id: str | None = None, reference_type: str = "FEATURE",
+                   usage_period_start: str | None = None,
+                   usage_period_end: str | None = None,
+                   usage_updated_at: str | None = None) -> int:
+        """Push usageUpdatedV2 without changing the store (``reference_type`` FEATURE
+        or CREDIT; ``usage_updated_at`` defaults to now)."""
+        return self.ws.push_usage(customer_id, ref, current_usage, resource_id,
+                                  reference_type, usage_period_start, usage_period_end,
+                                  usage_updated_at)
+
+    def push_raw(self, message: dict[str, Any] | str) -> int:
+        """Send a raw text frame (a dict is JSON-encoded) to every open socket."""
+        return self.ws.push_raw(message)
+
+    # -- WebSocket faults ------------------------------------------------------------
+    def ws_close_all(self, code: int = 1011, reason: str = "", *, abort: bool = False) -> int:
+        """Close every open socket now with ``code``/``reason`` (queued behind frames
+        already queued; sent even while muted). ``abort=True`` drops the TCP
+        connections without a close frame instead. Returns how many sockets."""
+        return self.ws.close_all(int(code), str(reason), abort=abort)
+
+    def ws_mute(self, enabled: bool = True) -> None:
+        """Half-open sockets: while set, nothing is sent (no pongs, acks, pushes or
+        WebSocket-level pongs); frames produced meanwhile are lost."""
+        self.ws.muted = bool(enabled)
+
+    def ws_refuse(self, enabled: bool = True) -> None:
+        """While set, ``GET /graphql`` upgrades answer HTTP 503."""
+        self.ws.refuse = bool(enabled)
+
+    def ws_reject_key(self, enabled: bool = True) -> None:
+        """While set, every connection_init is answered by close 4401 "Invalid API key",
+        even with the right key (a revoked key)."""
+        self.ws.reject_key = bool(enabled)
+
+    def ws_fault(self, mode: str, *, enabled: bool = True, code: int = 1011,
+                 reason: str = "") -> dict[str, bool]:
+        """WebSocket faults by name (``POST /_emulator/fault`` with ``"target": "ws"``):
+        ``close_all`` (``code``, ``reason``), ``abort_all``, ``mute`` / ``refuse`` /
+        ``reject_key`` (``enabled``), ``none`` (clear mute, refuse and reject_key).
+        Returns the WebSocket fault flags."""
+        if mode == "close_all":
+            self.ws_close_all(code, reason)
+        elif mode == "abort_all":
+            self.ws_close_all(abort=True)
+        elif mode == "mute":
+            self.ws_mute(enabled)
+        elif mode == "refuse":
+            self.ws_refuse(enabled)
+        elif mode == "reject_key":
+            self.ws_reject_key(enabled)
+        elif mode == "none":
+            self.ws.clear_faults()
+        else:
+            raise ValueError(f"unknown ws fault mode {mode!r}; expected one of "
+                             "('close_all', 'abort_all', 'mute', 'refuse', 'reject_key', "
+                             "'none')")
+        return self.ws.faults()
+
     # -- faults --------------------------------------------------------------------
     def set_fault(self, mode: str, *, target: str = "all", operation: str | None = None,
                   delay_ms: int = 0, status: int = 503, retry_after: float | None = None,
@@ -170,8 +297,14 @@ class StiggEmulator:
         ``delay_ms`` in milliseconds (``slow``, ``apply_then_drop``); ``status`` and
         ``retry_after`` seconds for ``status``; ``code``, ``message``, ``trace_id`` for
         ``graphql_error``; ``count`` = number of matching requests, None = until
-        cleared. ``set_fault("none")`` clears all faults.
+        cleared. ``set_fault("none")`` clears all faults, the WebSocket ones included.
+        WebSocket faults have their own methods (:meth:`ws_fault`).
         """
+        if target == "ws":
+            raise ValueError("WebSocket faults: use ws_fault() or ws_close_all(), "
+                             "ws_mute(), ws_refuse(), ws_reject_key()")
+        if mode == "none" and target == "all" and operation is None:
+            self.ws.clear_faults()
         fault = Fault(mode=mode, target=target, operation=operation, delay_ms=int(delay_ms),
                       status=int(status), retry_after=retry_after, code=code,
                       message=message, trace_id=trace_id,
@@ -180,7 +313,9 @@ class StiggEmulator:
         return fault
 
     def clear_faults(self) -> None:
+        """Clear every HTTP fault and the WebSocket fault flags."""
         self.faults.clear()
+        self.ws.clear_faults()
 
     # -- records -------------------------------------------------------------------
     @property
@@ -224,11 +359,47 @@ class StiggEmulator:
         """Every event received, duplicates included."""
         return self.event_log.received
 
+    @property
+    def ws_connections(self) -> int:
+        """Accepted graphql-transport-ws upgrades."""
+        return self.ws.connections
+
+    @property
+    def ws_connection_attempts(self) -> int:
+        """Every ``GET /graphql`` (refused, non-upgrade and wrong-subprotocol included)."""
+        return self.ws.attempts
+
+    @property
+    def ws_subscriptions(self) -> list[dict[str, Any]]:
+        """Accepted subscribes: ``{id, operationName, rootField, query}``."""
+        return self.ws.subscriptions
+
+    @property
+    def ws_pings_received(self) -> int:
+        """``ping`` messages received (muted or not)."""
+        return self.ws.pings_received
+
+    @property
+    def ws_inits(self) -> list[dict[str, Any]]:
+        """One ``{"headers": {...}, "accepted": bool}`` per connection_init (recorded
+        header subset, lower-case names)."""
+        return self.ws.inits
+
+    @property
+    def ws_pushes(self) -> list[dict[str, Any]]:
+        """One summary per push (``rootField``, ids, ``frames`` queued)."""
+        return self.ws.pushes
+
+    def ws_live_clients(self) -> int:
+        """Open sockets that are acknowledged and have at least one subscription."""
+        return self.ws.live_clients()
+
     def record_validation_failure(self, kind: str, operation: str | None,
                                   messages: list[str], query: str | None = None,
                                   variables: dict[str, Any] | None = None) -> None:
         """Note a protocol problem. ``kind``: ``document`` (schema, syntax or variable
-        errors), ``header`` (X-API-VERSION, Content-Type) or ``body`` (not JSON)."""
+        errors), ``header`` (X-API-VERSION, Content-Type, WebSocket subprotocol),
+        ``body`` (not JSON) or ``ws`` (a graphql-transport-ws protocol violation)."""
         self.validation_failures.append({
             "kind": kind, "operation": operation, "messages": list(messages),
             "query": query, "variables": variables,
@@ -241,11 +412,14 @@ class StiggEmulator:
     def reset(self) -> None:
         """Back to the state after loading the baseline: no records, usage inputs,
         idempotency keys, events, validation failures, overrides or faults; the
-        scenario restored from the last loaded snapshot."""
+        scenario restored from the last loaded snapshot. WebSocket records and fault
+        flags are cleared too (open sockets stay open and get the reload's pushes)."""
         self.log.clear()
+        self.ws.clear_records()
         self.ledger.clear()
         self.event_log.clear()
         self.faults.clear()
+        self.ws.clear_faults()
         self.validation_failures.clear()
         self.store.load(copy.deepcopy(self._baseline))
 
@@ -267,4 +441,5 @@ class StiggEmulator:
             },
             "validationFailures": self.validation_failures,
             "faults": [f.as_dict() for f in self.faults.active()],
+            "ws": self.ws.state(),
         }

@@ -39,10 +39,19 @@ class SidecarApp:
         self._background: set[asyncio.Task[None]] = set()
         self.grpc_port = 0
         self.http_port = 0
+        self._realtime = None
 
     def readiness(self) -> str | None:
-        """``None`` when ready, else ``starting`` or ``shutting down``."""
+        """``None`` when ready, else ``starting`` or ``shutting down``.
+
+        Real-time state is not part of readiness: without the feed, reads refetch.
+        """
         return self._state
+
+    def _details(self) -> dict:
+        if self._realtime is None:
+            return {"realtime": {"enabled": False}}
+        return {"realtime": {"enabled": True, **self._realtime.status()}}
 
     async def start(self) -> None:
         s = self.settings
@@ -58,7 +67,8 @@ class SidecarApp:
         log.info("starting", extra={"phase": "grpc", "port": self.grpc_port})
         await self._grpc.start()
         self._http = HttpServer(
-            build_app(self.readiness, telemetry.registry), s.bind_address, s.http_port
+            build_app(self.readiness, telemetry.registry, self._details), s.bind_address,
+            s.http_port,
         )
         await self._http.start()
         self.http_port = self._http.port
@@ -67,6 +77,10 @@ class SidecarApp:
         await self._grpc.set_serving(True)
         if not s.offline:
             self._spawn(self._check_key())
+        if s.realtime_enabled:
+            self._realtime = await _resolve(self.container.realtime())
+            follow = await _resolve(self.container.follow_realtime())
+            self._spawn(follow.execute())
         log.info("Sidecar is ready", extra={"grpc_port": self.grpc_port,
                                              "http_port": self.http_port})
 
@@ -100,6 +114,7 @@ class SidecarApp:
         log.info("shutting down", extra={"phase": "drain"})
         for task in list(self._background):
             task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self._grpc is not None:
             await self._grpc.stop(self.settings.shutdown_grace_ms / 1000)
         if self._http is not None:

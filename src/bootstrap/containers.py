@@ -21,14 +21,17 @@ from adapters.outbound.stigg_graphql import (
     GraphqlUsageReporter,
 )
 from adapters.outbound.stigg_routing import RoutingEntitlementSource
+from adapters.outbound.stigg_ws import WsRealtimeUpdates, WsTiming
 from adapters.outbound.system_clock import SystemClock
 from bootstrap import resources
 from bootstrap.memory import default_cache_bytes
 from bootstrap.settings import SidecarSettings
 from bootstrap.version import USER_AGENT
 from domain.model.fallback import FallbackTable
+from domain.services.apply_realtime_update import ApplyRealtimeUpdate
 from domain.services.check_entitlement import CheckCredit, CheckEntitlement, CheckTypedEntitlement
 from domain.services.check_entitlement_v2 import CheckEntitlementV2
+from domain.services.follow_realtime_updates import FollowRealtimeUpdates
 from domain.services.get_entitlements_state import GetEntitlementsState
 from domain.services.load_entitlements import LoadEntitlements
 from domain.services.read_context import ReadContext
@@ -40,6 +43,15 @@ from domain.services.write_context import WriteContext
 
 def _api_key(settings: SidecarSettings) -> str:
     return settings.server_api_key.get_secret_value() if settings.server_api_key else ""
+
+
+def _ws_timing(settings: SidecarSettings) -> WsTiming:
+    return WsTiming(
+        ping_interval_s=settings.ws_ping_interval_ms / 1000,
+        dead_after_s=settings.ws_dead_after_ms / 1000,
+        backoff_max_s=settings.ws_backoff_max_ms / 1000,
+        auth_retry_s=settings.ws_auth_retry_ms / 1000,
+    )
 
 
 def _cache_bytes(settings: SidecarSettings) -> int:
@@ -86,6 +98,18 @@ class SidecarContainer(containers.DeclarativeContainer):
         GraphqlKeyCheck, api_url=graphql_url, **_upstream
     )
 
+    realtime = providers.Singleton(
+        WsRealtimeUpdates,
+        ws_url=providers.Callable(lambda s: s.ws_url, settings),
+        api_key=api_key,
+        instance_id=instance_id,
+        user_agent=USER_AGENT,
+        clock=clock,
+        telemetry=telemetry,
+        timing=providers.Callable(_ws_timing, settings),
+        max_message_bytes=providers.Callable(lambda s: s.ws_max_message_bytes, settings),
+    )
+
     # --- cache ---
     cache = providers.Singleton(
         MemoryEntitlementCache, max_bytes=providers.Callable(_cache_bytes, settings)
@@ -123,3 +147,6 @@ class SidecarContainer(containers.DeclarativeContainer):
         events=providers.Singleton(ReportEvents, event_reporter, write_context),
     )
     servicer = providers.Singleton(SidecarServicer, use_cases=use_cases, clock=clock)
+    follow_realtime = providers.Singleton(
+        FollowRealtimeUpdates, realtime, providers.Singleton(ApplyRealtimeUpdate, cache)
+    )

@@ -45,6 +45,13 @@ class SidecarSettings(BaseSettings):
     edge_api_url: str = "https://edge.api.stigg.io"
     ws_enabled: bool = True
     ws_url: str = "wss://api.stigg.io"
+    #: Real-time keep-alive and limits (ours; ms and bytes). A socket with nothing received
+    #: for WS_DEAD_AFTER_MS is replaced; keep it under two ping intervals.
+    ws_ping_interval_ms: int = 10_000
+    ws_dead_after_ms: int = 15_000
+    ws_backoff_max_ms: int = 30_000
+    ws_auth_retry_ms: int = 300_000
+    ws_max_message_bytes: int = 64 * 1024 * 1024
     redis_environment_prefix: str | None = None
     redis_host: str = "localhost"
     redis_port: int = 6379
@@ -107,7 +114,8 @@ class SidecarSettings(BaseSettings):
 
     @field_validator(
         "cache_max_size_bytes", "entitlements_timeout_ms", "api_timeout_ms", "shutdown_grace_ms",
-        mode="before",
+        "ws_ping_interval_ms", "ws_dead_after_ms", "ws_backoff_max_ms", "ws_auth_retry_ms",
+        "ws_max_message_bytes", mode="before",
     )
     @classmethod
     def _positive(cls, value: Any) -> int | None:
@@ -132,6 +140,11 @@ class SidecarSettings(BaseSettings):
     @property
     def redis_mode(self) -> bool:
         return self.redis_environment_prefix is not None
+
+    @property
+    def realtime_enabled(self) -> bool:
+        """Subscribe to real-time updates: in-memory mode, online, ``WS_ENABLED``."""
+        return self.ws_enabled and not self.offline and not self.redis_mode
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -32,6 +32,10 @@ class Telemetry(Protocol):
     def invalid_request(self, field: str) -> None:
         """A read with unusable input answered by fallback (decision-rules.md §8.8)."""
 
+    @abstractmethod
+    def realtime_live(self, live: bool) -> None:
+        """The real-time feed became live (``True``) or stopped being live."""
+
 
 class NullTelemetry(Telemetry):
     """Telemetry that records nothing (tests and tools)."""
@@ -52,4 +56,7 @@ class NullTelemetry(Telemetry):
         pass
 
     def invalid_request(self, field: str) -> None:
+        pass
+
+    def realtime_live(self, live: bool) -> None:
         pass

@@ -77,7 +77,8 @@ async def test_process_serves_probes_health_reflection_and_stops_on_sigterm(proc
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
         assert (await http.get("/livez")).json() == {"status": "UP"}
         readyz = await http.get("/readyz")
-        assert (readyz.status_code, readyz.json()) == (200, {"status": "UP"})
+        assert (readyz.status_code, readyz.json()) == (
+            200, {"status": "UP", "realtime": {"enabled": False}})
         metrics = (await http.get("/metrics")).text
         assert "sidecar_cache_misses_total" in metrics
         assert (await http.get("/nope")).status_code == 404
@@ -118,7 +119,8 @@ async def test_drain_reports_not_ready_and_finishes_in_flight_calls(emulator, st
         await asyncio.sleep(0.1)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app.http_port}") as http:
             readyz = await http.get("/readyz")
-        assert (readyz.status_code, readyz.json()) == (503, {"status": "DOWN", "reason": "shutting down"})
+        assert readyz.status_code == 503
+        assert readyz.json()["status"] == "DOWN" and readyz.json()["reason"] == "shutting down"
         with pytest.raises(Exception) as refused:
             await client.call("GetBooleanEntitlement", pb.GetBooleanEntitlementRequest(
                 customer_id="acme", feature_id="sso"))

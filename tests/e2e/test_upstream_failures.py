@@ -71,7 +71,7 @@ async def test_thousand_concurrent_cold_checks_make_one_fetch(emulator, start_si
     async with start_sidecar() as (app, client):
         emulator.set_customer("acme", [feature("api-calls", "NUMBER", "Incremental",
                                                usageLimit=10, currentUsage=0)])
-        emulator.set_fault("slow", target="edge", delay_ms=1500)
+        emulator.set_fault("slow", target="edge", delay_ms=4000)
         emulator.reset_counters()
         answers = await asyncio.gather(*(client.call("GetMeteredEntitlement", check(), timeout=30)
                                          for _ in range(1000)))

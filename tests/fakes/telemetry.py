@@ -18,6 +18,7 @@ class RecordingTelemetry(Telemetry):
         self.fallbacks: list[tuple[str, str]] = []
         self.upstream_errors: list[bool] = []
         self.invalid_requests: list[str] = []
+        self.realtime_states: list[bool] = []
 
     def cache_hit(self) -> None:
         self.cache_hits += 1
@@ -36,3 +37,6 @@ class RecordingTelemetry(Telemetry):
 
     def invalid_request(self, field: str) -> None:
         self.invalid_requests.append(field)
+
+    def realtime_live(self, live: bool) -> None:
+        self.realtime_states.append(live)

@@ -89,3 +89,6 @@ class PrometheusTelemetry(Telemetry):
 
     def invalid_request(self, field: str) -> None:
         self.invalid_requests.labels(field).inc()
+
+    def realtime_live(self, live: bool) -> None:
+        self.websocket_connected.set(1 if live else 0)

@@ -104,6 +104,47 @@ SDK_CONFIGURATION = """query SdkConfiguration {
   sdkConfiguration { isWidgetWatermarkEnabled }
 }"""
 
+# --- real-time subscriptions (upstream-api.md §9.2) ---
+
+ON_ENTITLEMENTS_UPDATED_OPERATION = "OnEntitlementsUpdatedV2"
+ON_ENTITLEMENTS_UPDATED = f"""subscription OnEntitlementsUpdatedV2 {{
+  entitlementsUpdatedV2 {{
+    customerId
+    resourceId
+    accessDeniedReason
+    entitlements {ENTITLEMENT_SELECTION}
+  }}
+}}"""
+
+ON_USAGE_UPDATED_OPERATION = "OnUsageUpdatedV2"
+ON_USAGE_UPDATED = """subscription OnUsageUpdatedV2 {
+  usageUpdatedV2 {
+    customerId
+    resourceId
+    entitlementReference { id type }
+    usage { currentUsage usageUpdatedAt usagePeriodStart usagePeriodEnd }
+  }
+}"""
+
+ON_PACKAGE_PUBLISHED_OPERATION = "OnPackagePublished"
+ON_PACKAGE_PUBLISHED = """subscription OnPackagePublished {
+  packagePublished {
+    accountId
+    environmentId
+    packageType
+    packageRefId
+    packageVersion
+    migrationType
+  }
+}"""
+
+#: The three subscriptions of every real-time connection, in subscribe order.
+SUBSCRIPTIONS: tuple[tuple[str, str], ...] = (
+    (ON_ENTITLEMENTS_UPDATED_OPERATION, ON_ENTITLEMENTS_UPDATED),
+    (ON_USAGE_UPDATED_OPERATION, ON_USAGE_UPDATED),
+    (ON_PACKAGE_PUBLISHED_OPERATION, ON_PACKAGE_PUBLISHED),
+)
+
 #: (operation name, document) of everything above, for the schema test.
 ALL_DOCUMENTS: tuple[tuple[str, str], ...] = (
     (GET_ENTITLEMENTS_STATE_OPERATION, GET_ENTITLEMENTS_STATE),
@@ -111,4 +152,5 @@ ALL_DOCUMENTS: tuple[tuple[str, str], ...] = (
     (REPORT_USAGE_BULK_OPERATION, REPORT_USAGE_BULK),
     (REPORT_EVENT_OPERATION, REPORT_EVENT),
     (SDK_CONFIGURATION_OPERATION, SDK_CONFIGURATION),
+    *SUBSCRIPTIONS,
 )

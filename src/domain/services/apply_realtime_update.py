@@ -38,3 +38,4 @@ class ApplyRealtimeUpdate:
             cache.set_live(True)
         elif isinstance(event, FeedLost):
             cache.set_live(False)
+

@@ -1,6 +1,8 @@
 """GraphQL, Edge and routing adapters over httpx.MockTransport: requests sent, answers read."""
 from __future__ import annotations
 
+from tests.fakes.telemetry import RecordingTelemetry
+
 import json
 from typing import Any
 
@@ -47,18 +49,7 @@ class Time(Clock):
         self.now += seconds
 
 
-class Recording(Telemetry):
-    def __init__(self) -> None:
-        self.upstream_errors: list[bool] = []
-
-    def upstream_error(self, *, auth: bool) -> None:
-        self.upstream_errors.append(auth)
-
-    def cache_hit(self) -> None: ...
-    def cache_miss(self) -> None: ...
-    def last_known_good(self) -> None: ...
-    def fallback(self, rpc: str, reason: str) -> None: ...
-    def invalid_request(self, field: str) -> None: ...
+Recording = RecordingTelemetry
 
 
 class Server:

@@ -1,24 +1,30 @@
 """HTTP on ``HTTP_PORT``: ``/livez``, ``/readyz`` and ``/metrics`` (configuration.md §4)."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 #: Returns ``None`` when ready, else the reason (``starting``, ``shutting down``, …).
 ReadinessProbe = Callable[[], str | None]
+#: Extra fields for the ``/readyz`` body (e.g. real-time state); never decides readiness.
+ReadinessDetails = Callable[[], dict[str, Any]]
 
 
-def build_app(readiness: ReadinessProbe, registry: CollectorRegistry) -> web.Application:
+def build_app(
+    readiness: ReadinessProbe,
+    registry: CollectorRegistry,
+    details: ReadinessDetails = dict,
+) -> web.Application:
     async def livez(_: web.Request) -> web.Response:
         return web.json_response({"status": "UP"})
 
     async def readyz(_: web.Request) -> web.Response:
         reason = readiness()
         if reason is None:
-            return web.json_response({"status": "UP"})
-        return web.json_response({"status": "DOWN", "reason": reason}, status=503)
+            return web.json_response({"status": "UP", **details()})
+        return web.json_response({"status": "DOWN", "reason": reason, **details()}, status=503)
 
     async def metrics(_: web.Request) -> web.Response:
         body = generate_latest(registry)
