@@ -1,4 +1,5 @@
-"""A loopback stand-in for Stigg's upstream API (Edge and GraphQL over HTTP).
+"""A loopback stand-in for Stigg's upstream API (Edge, GraphQL over HTTP and over
+WebSocket).
 
 Usage::
 
@@ -12,7 +13,9 @@ Usage::
         assert emu.count(kind="edge", customer_id="acme") == 0
 
 Served routes (one port): ``GET /v1/c/{customerId}/entitlements-state.json`` (Edge),
-``POST /graphql``, and control routes under ``/_emulator/`` (:mod:`.control`).
+``POST /graphql``, ``GET /graphql`` upgraded to WebSocket (subprotocol
+``graphql-transport-ws``, :mod:`.ws`; ``emu.ws_url``), and control routes under
+``/_emulator/`` (:mod:`.control`).
 Command line: ``python -m stigg_emulator --port 0 --api-key K --scenario FILE``.
 
 Snapshot format (version 1), the scenario as JSON::
@@ -47,12 +50,13 @@ from .emulator import StiggEmulator
 from .faults import Fault
 from .recorder import RequestRecord
 from .scenario import ScenarioChange, SnapshotError
+from .ws import WS_SUBPROTOCOL
 
 DEMO_SCENARIO = str(Path(__file__).with_name("scenarios") / "demo.json")
 """Path of the shipped demo snapshot."""
 
 __all__ = [
     "DEMO_SCENARIO", "FIXED_UPDATED_AT", "Fault", "RequestRecord", "ScenarioChange",
-    "SnapshotError", "StiggEmulator", "credit", "credit_rate", "customer", "feature",
-    "monthly_reset", "snapshot", "weekly_reset", "yearly_reset",
+    "SnapshotError", "StiggEmulator", "WS_SUBPROTOCOL", "credit", "credit_rate", "customer",
+    "feature", "monthly_reset", "snapshot", "weekly_reset", "yearly_reset",
 ]

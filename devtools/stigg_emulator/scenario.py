@@ -19,7 +19,7 @@ Snapshot format (version 1), JSON::
 - A (customer, resource) pair that is absent reads as
   ``{"accessDeniedReason": "CustomerNotFound", "entitlementsV2": []}``.
 
-Change listeners (for a later WebSocket side) receive a :class:`ScenarioChange` after
+Change listeners (the WebSocket side, :mod:`.ws`) receive a :class:`ScenarioChange` after
 every mutation of the store.
 """
 

@@ -160,6 +160,7 @@ class WsConnection:
     def abort(self) -> None:
         """Drop the TCP connection without a close frame."""
         self.closing = True
+        self.queue.put_nowait(("stop",))
         transport = self.request.transport
         if transport is not None:
             transport.abort()
@@ -176,6 +177,8 @@ class WsConnection:
                     await self.ws.send_str(item[1])
                 elif item[0] == "pong":
                     await self.ws.pong(item[1])
+                elif item[0] == "stop":
+                    return
                 else:
                     await self.ws.close(code=item[1], message=item[2].encode())
                     return

@@ -49,6 +49,7 @@ def _ws_timing(settings: SidecarSettings) -> WsTiming:
     return WsTiming(
         ping_interval_s=settings.ws_ping_interval_ms / 1000,
         dead_after_s=settings.ws_dead_after_ms / 1000,
+        backoff_initial_s=settings.ws_backoff_initial_ms / 1000,
         backoff_max_s=settings.ws_backoff_max_ms / 1000,
         auth_retry_s=settings.ws_auth_retry_ms / 1000,
     )

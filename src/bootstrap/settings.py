@@ -49,6 +49,7 @@ class SidecarSettings(BaseSettings):
     #: for WS_DEAD_AFTER_MS is replaced; keep it under two ping intervals.
     ws_ping_interval_ms: int = 10_000
     ws_dead_after_ms: int = 15_000
+    ws_backoff_initial_ms: int = 1_000
     ws_backoff_max_ms: int = 30_000
     ws_auth_retry_ms: int = 300_000
     ws_max_message_bytes: int = 64 * 1024 * 1024
@@ -114,7 +115,7 @@ class SidecarSettings(BaseSettings):
 
     @field_validator(
         "cache_max_size_bytes", "entitlements_timeout_ms", "api_timeout_ms", "shutdown_grace_ms",
-        "ws_ping_interval_ms", "ws_dead_after_ms", "ws_backoff_max_ms", "ws_auth_retry_ms",
+        "ws_ping_interval_ms", "ws_dead_after_ms", "ws_backoff_initial_ms", "ws_backoff_max_ms", "ws_auth_retry_ms",
         "ws_max_message_bytes", mode="before",
     )
     @classmethod
