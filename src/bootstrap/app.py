@@ -13,7 +13,7 @@ import signal
 
 from adapters.inbound.grpc.server import GrpcServer
 from adapters.inbound.http.health_app import HttpServer, build_app
-from bootstrap.containers import SidecarContainer
+from bootstrap.containers import SidecarContainer, build_sidecar_container
 from bootstrap.settings import SidecarSettings
 from domain.model.budget import Budget
 from domain.model.fallback import FallbackTable
@@ -32,7 +32,7 @@ class SidecarApp:
         container: SidecarContainer | None = None,
     ) -> None:
         self.settings = settings
-        self.container = container or SidecarContainer(settings=settings, fallbacks=fallbacks)
+        self.container = container or build_sidecar_container(settings, fallbacks)
         self._state: str | None = "starting"
         self._grpc: GrpcServer | None = None
         self._http: HttpServer | None = None
@@ -56,12 +56,13 @@ class SidecarApp:
     async def start(self) -> None:
         s = self.settings
         log.info("starting", extra={"phase": "resources", "mode": "memory",
-                                    "offline": s.offline})
+                                    "offline": s.offline, "realtime": s.realtime_enabled,
+                                    "snapshot": s.entitlements_snapshot_file})
         await self.container.init_resources()
         servicer = await _resolve(self.container.servicer())
         telemetry = await _resolve(self.container.telemetry())
         cache = await _resolve(self.container.cache())
-        telemetry.watch_cache(lambda: cache.size_bytes, lambda: len(cache))
+        telemetry.watch_cache(lambda: cache.size_bytes, lambda: len(cache), lambda: cache.evictions)
         self._grpc = GrpcServer(servicer, s.bind_address, s.port)
         self.grpc_port = self._grpc.port
         log.info("starting", extra={"phase": "grpc", "port": self.grpc_port})
@@ -79,6 +80,7 @@ class SidecarApp:
             self._spawn(self._check_key())
         if s.realtime_enabled:
             self._realtime = await _resolve(self.container.realtime())
+            telemetry.watch_realtime(lambda: self._realtime.status()["lastMessageAgeSeconds"])
             follow = await _resolve(self.container.follow_realtime())
             self._spawn(follow.execute())
         log.info("Sidecar is ready", extra={"grpc_port": self.grpc_port,

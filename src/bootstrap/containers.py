@@ -12,6 +12,12 @@ from prometheus_client import CollectorRegistry
 
 from adapters.inbound.grpc.servicer import SidecarServicer, UseCases
 from adapters.outbound.memory_cache import MemoryEntitlementCache
+from adapters.outbound.offline import (
+    OfflineEntitlementSource,
+    OfflineEventReporter,
+    OfflineUsageReporter,
+    SnapshotEntitlementSource,
+)
 from adapters.outbound.prometheus_telemetry import PrometheusTelemetry
 from adapters.outbound.stigg_edge import EdgeEntitlementSource
 from adapters.outbound.stigg_graphql import (
@@ -147,7 +153,30 @@ class SidecarContainer(containers.DeclarativeContainer):
         usage=providers.Singleton(ReportUsage, usage_reporter, cache, write_context),
         events=providers.Singleton(ReportEvents, event_reporter, write_context),
     )
-    servicer = providers.Singleton(SidecarServicer, use_cases=use_cases, clock=clock)
+    servicer = providers.Singleton(
+        SidecarServicer, use_cases=use_cases, clock=clock,
+        on_rpc=providers.Callable(lambda t: t.observe_rpc, telemetry),
+    )
     follow_realtime = providers.Singleton(
         FollowRealtimeUpdates, realtime, providers.Singleton(ApplyRealtimeUpdate, cache)
     )
+
+
+def build_sidecar_container(settings: SidecarSettings, fallbacks: FallbackTable) -> SidecarContainer:
+    """The container with adapters chosen by settings (a plain ``if``, design.md §5 item 11).
+
+    OFFLINE=true swaps every network adapter for its offline counterpart before anything
+    is built.
+    """
+    container = SidecarContainer(settings=settings, fallbacks=fallbacks)
+    if settings.offline:
+        snapshot = settings.entitlements_snapshot_file
+        source = (
+            providers.Singleton(SnapshotEntitlementSource, snapshot, container.clock)
+            if snapshot
+            else providers.Singleton(OfflineEntitlementSource)
+        )
+        container.source.override(source)
+        container.usage_reporter.override(providers.Singleton(OfflineUsageReporter))
+        container.event_reporter.override(providers.Singleton(OfflineEventReporter))
+    return container

@@ -6,11 +6,13 @@ variable. ``load_sidecar_settings`` turns every problem into one line naming it.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.outbound.offline import load_snapshot
 from bootstrap.parsing import parse_bool, parse_fallbacks, parse_int, parse_url
 from domain.model.fallback import FallbackTable
 
@@ -73,6 +75,8 @@ class SidecarSettings(BaseSettings):
     shutdown_grace_ms: int = 10_000
     log_level: str = "info"
     offline: bool = False
+    #: With OFFLINE=true: a JSON snapshot of entitlement states served with no network (ours).
+    entitlements_snapshot_file: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -187,6 +191,12 @@ def _cross_checks(settings: SidecarSettings) -> list[str]:
     lines = []
     if settings.server_api_key is None and not settings.offline:
         lines.append("invalid configuration: SERVER_API_KEY: required unless OFFLINE=true")
+    snapshot = settings.entitlements_snapshot_file
+    if settings.offline and snapshot:
+        try:
+            load_snapshot(Path(snapshot))
+        except ValueError as error:
+            lines.append(f"invalid configuration: ENTITLEMENTS_SNAPSHOT_FILE: {error}")
     if settings.port == settings.http_port and settings.port != 0:
         lines.append("invalid configuration: HTTP_PORT: must differ from PORT")
     return lines
@@ -205,4 +215,6 @@ def _ignored(settings: SidecarSettings, env: dict[str, str]) -> list[str]:
         warnings.append("WS_ENABLED is ignored in Redis mode")
     if settings.offline:
         warnings.append("OFFLINE=true: WebSocket and Redis settings are ignored; no network is used")
+    elif settings.entitlements_snapshot_file:
+        warnings.append("ENTITLEMENTS_SNAPSHOT_FILE is ignored unless OFFLINE=true")
     return warnings

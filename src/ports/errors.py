@@ -16,6 +16,10 @@ class UpstreamError(Exception):
         self.trace_id = trace_id
 
 
+class SourceOfflineError(UpstreamError):
+    """The source is deliberately offline (``OFFLINE=true``): not a failure, not counted."""
+
+
 class UpstreamUnavailableError(UpstreamError):
     """Connection failure, timeout or budget exhausted, HTTP 5xx, ``OperationTimeout``."""
 

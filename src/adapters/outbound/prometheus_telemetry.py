@@ -5,9 +5,11 @@ several sidecars in one process.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from ports.telemetry import Telemetry
 
@@ -60,14 +62,34 @@ class PrometheusTelemetry(Telemetry):
         self.cache_entries = Gauge(
             "sidecar_cache_entries", "Entries held by the in-memory cache", registry=registry
         )
-        self.cache_evictions = Counter(
-            "sidecar_cache_evictions", "Entries evicted by the LRU bound", registry=registry
+        self.realtime_last_message_age = Gauge(
+            "sidecar_realtime_last_message_age_seconds",
+            "Seconds since the real-time feed last delivered anything (-1: never)",
+            registry=registry,
         )
+        self._rpc_children: dict[tuple[str, str], Any] = {}
 
-    def watch_cache(self, size_bytes: Callable[[], float], entries: Callable[[], float]) -> None:
-        """Read cache gauges at scrape time (no work on the hot path)."""
+    def watch_cache(
+        self,
+        size_bytes: Callable[[], float],
+        entries: Callable[[], float],
+        evictions: Callable[[], float],
+    ) -> None:
+        """Read cache figures at scrape time (no work on the hot path)."""
         self.cache_size_bytes.set_function(size_bytes)
         self.cache_entries.set_function(entries)
+        self.registry.register(_CounterFromFunction(
+            "sidecar_cache_evictions", "Entries evicted by the LRU bound", evictions))
+
+    def watch_realtime(self, age_s: Callable[[], float | None]) -> None:
+        self.realtime_last_message_age.set_function(lambda: _or_minus_one(age_s()))
+
+    def observe_rpc(self, rpc: str, code: str, seconds: float) -> None:
+        """One finished RPC: duration histogram by RPC and status code name."""
+        child = self._rpc_children.get((rpc, code))
+        if child is None:
+            child = self._rpc_children[(rpc, code)] = self.rpc_duration.labels(rpc, code)
+        child.observe(seconds)
 
     def cache_hit(self) -> None:
         self.cache_hits.inc()
@@ -92,3 +114,19 @@ class PrometheusTelemetry(Telemetry):
 
     def realtime_live(self, live: bool) -> None:
         self.websocket_connected.set(1 if live else 0)
+
+
+def _or_minus_one(value: float | None) -> float:
+    return -1.0 if value is None else value
+
+
+class _CounterFromFunction(Collector):
+    """A counter whose value lives elsewhere (e.g. the cache's eviction count)."""
+
+    def __init__(self, name: str, documentation: str, value: Callable[[], float]) -> None:
+        self._name, self._documentation, self._value = name, documentation, value
+
+    def collect(self):  # noqa: D102 - prometheus_client protocol
+        family = CounterMetricFamily(self._name, self._documentation)
+        family.add_metric([], self._value())
+        yield family

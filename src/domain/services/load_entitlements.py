@@ -12,7 +12,12 @@ from domain.model.identifiers import CustomerKey
 from ports.clock import Clock
 from ports.entitlement_cache import CachedEntry, EntitlementCache
 from ports.entitlement_source import EntitlementSource
-from ports.errors import CacheUnavailableError, UpstreamAuthError, UpstreamError
+from ports.errors import (
+    CacheUnavailableError,
+    SourceOfflineError,
+    UpstreamAuthError,
+    UpstreamError,
+)
 from ports.telemetry import Telemetry
 
 log = logging.getLogger("sidecar.load")
@@ -77,12 +82,13 @@ class LoadEntitlements:
         try:
             fetched = await self._fetch(key, budget, write=cache_up)
         except UpstreamError as error:
-            self._telemetry.upstream_error(auth=isinstance(error, UpstreamAuthError))
-            log.warning(
-                "entitlement fetch failed",
-                extra={"customer_id": key.customer_id, "resource_id": key.resource_id,
-                       "error": f"{type(error).__name__}: {error}"},
-            )
+            if not isinstance(error, SourceOfflineError):
+                self._telemetry.upstream_error(auth=isinstance(error, UpstreamAuthError))
+                log.warning(
+                    "entitlement fetch failed",
+                    extra={"customer_id": key.customer_id, "resource_id": key.resource_id,
+                           "error": f"{type(error).__name__}: {error}"},
+                )
             if entry is not None and not expired(entry.entitlements, self._clock.now_ms()):
                 self._telemetry.last_known_good()
                 return Loaded(entry.entitlements, Source.LAST_KNOWN_GOOD)

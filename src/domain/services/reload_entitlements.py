@@ -9,7 +9,12 @@ from domain.model.kinds import AccessDeniedReason
 from domain.model.validation import id_problem
 from ports.entitlement_cache import EntitlementCache
 from ports.entitlement_source import EntitlementSource
-from ports.errors import CacheUnavailableError, UpstreamAuthError, UpstreamError
+from ports.errors import (
+    CacheUnavailableError,
+    SourceOfflineError,
+    UpstreamAuthError,
+    UpstreamError,
+)
 from ports.telemetry import Telemetry
 from domain.services.read_context import ReadContext
 
@@ -41,6 +46,8 @@ class ReloadEntitlements:
             fetched = await self._source.fetch(
                 key, consistent=True, budget=self._ctx.budget(deadline)
             )
+        except SourceOfflineError:
+            return True  # OFFLINE: reference behaviour (decision-rules.md §8.6)
         except UpstreamError as error:
             self._telemetry.upstream_error(auth=isinstance(error, UpstreamAuthError))
             log.warning("reload failed", extra={"customer_id": key.customer_id,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from time import perf_counter
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
@@ -55,10 +56,13 @@ def _error_policy(rpc: str) -> Callable[[Handler], Handler]:
             gate: DrainGate = self.gate
             if not gate.enter():
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is shutting down")
+            started = perf_counter()
+            code = "OK"
             try:
                 return await handler(self, request, context)
             except Exception as error:  # noqa: BLE001 - this is the error policy
                 reply = status_for(rpc, error)
+                code = reply.code.name if reply is not None else "INTERNAL"
                 if reply is None:
                     log.exception("unhandled error", extra={"rpc": rpc})
                     await context.abort(grpc.StatusCode.INTERNAL, GENERIC_INTERNAL_MESSAGE)
@@ -70,6 +74,7 @@ def _error_policy(rpc: str) -> Callable[[Handler], Handler]:
                 await context.abort(reply.code, reply.message)
             finally:
                 gate.leave()
+                self.on_rpc(rpc, code, perf_counter() - started)
 
         return guarded
 
@@ -77,10 +82,17 @@ def _error_policy(rpc: str) -> Callable[[Handler], Handler]:
 
 
 class SidecarServicer(sidecar_pb2_grpc.SidecarServiceServicer):
-    def __init__(self, use_cases: UseCases, clock: Clock) -> None:
+    def __init__(
+        self,
+        use_cases: UseCases,
+        clock: Clock,
+        on_rpc: Callable[[str, str, float], None] = lambda rpc, code, seconds: None,
+    ) -> None:
+        """``on_rpc(rpc, status code name, seconds)`` is called once per finished RPC."""
         self._uc = use_cases
         self._clock = clock
         self.gate = DrainGate()
+        self.on_rpc = on_rpc
 
     def _deadline(self, context: grpc.aio.ServicerContext) -> Budget | None:
         """The caller's deadline less a margin, on our monotonic clock (upstream-api.md §6)."""
