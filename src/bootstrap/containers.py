@@ -157,8 +157,9 @@ class SidecarContainer(containers.DeclarativeContainer):
         SidecarServicer, use_cases=use_cases, clock=clock,
         on_rpc=providers.Callable(lambda t: t.observe_rpc, telemetry),
     )
+    apply_realtime = providers.Singleton(ApplyRealtimeUpdate, cache)
     follow_realtime = providers.Singleton(
-        FollowRealtimeUpdates, realtime, providers.Singleton(ApplyRealtimeUpdate, cache)
+        FollowRealtimeUpdates, realtime, providers.Callable(lambda a: a.execute, apply_realtime)
     )
 
 

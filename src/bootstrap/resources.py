@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import AsyncIterator
 
 import httpx
+import redis.asyncio as aioredis
 
 #: Connection pool of the shared upstream client (our choice: enough for a burst of
 #: cold misses and writes; httpx queues beyond it within each call's timeout).
@@ -22,3 +23,32 @@ async def http_client() -> AsyncIterator[httpx.AsyncClient]:
         yield client
     finally:
         await client.aclose()
+
+
+#: Per-command socket timeout of the Redis client, seconds (caching-and-redis.md §3.8).
+REDIS_COMMAND_TIMEOUT_S = 1.0
+#: Redis connections per process; beyond it callers wait for a free one (never fail).
+REDIS_MAX_CONNECTIONS = 64
+
+
+async def redis_client(
+    host: str, port: int, db: int, username: str | None, password: str | None, tls: bool
+) -> AsyncIterator[aioredis.Redis]:
+    """One ``redis.asyncio.Redis`` per process over a *blocking* pool: when all
+    connections are busy a command waits (up to the command timeout) instead of failing.
+    """
+    pool = aioredis.BlockingConnectionPool(
+        connection_class=aioredis.SSLConnection if tls else aioredis.Connection,
+        host=host, port=port, db=db, username=username, password=password,
+        max_connections=REDIS_MAX_CONNECTIONS,
+        timeout=REDIS_COMMAND_TIMEOUT_S,
+        socket_timeout=REDIS_COMMAND_TIMEOUT_S,
+        socket_connect_timeout=REDIS_COMMAND_TIMEOUT_S,
+        health_check_interval=30,
+    )
+    client = aioredis.Redis(connection_pool=pool)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        await pool.disconnect()

@@ -27,6 +27,7 @@ NOT_READ = {
 }
 _VERBATIM = {"redis_password"}
 _LOG_LEVELS = ("error", "warn", "info", "debug")
+_POLICIES = ("upsert", "update-if-exists")
 
 
 class ConfigurationError(Exception):
@@ -37,15 +38,16 @@ class ConfigurationError(Exception):
         self.lines = lines
 
 
-class SidecarSettings(BaseSettings):
+class _EnvSettings(BaseSettings):
+    """Parsing shared by both commands: strict bools, base-10 integers, URLs, levels.
+
+    Validators name fields of either subclass (``check_fields=False``).
+    """
+
     model_config = SettingsConfigDict(env_ignore_empty=True, frozen=True, extra="ignore")
 
     server_api_key: SecretStr | None = None
-    #: Read separately by ``parse_fallbacks`` (strict JSON, order kept); kept as text here.
     api_url: str = "https://api.stigg.io"
-    edge_enabled: bool = True
-    edge_api_url: str = "https://edge.api.stigg.io"
-    ws_enabled: bool = True
     ws_url: str = "wss://api.stigg.io"
     #: Real-time keep-alive and limits (ours; ms and bytes). A socket with nothing received
     #: for WS_DEAD_AFTER_MS is replaced; keep it under two ping intervals.
@@ -63,20 +65,7 @@ class SidecarSettings(BaseSettings):
     redis_password: SecretStr | None = None
     redis_tls: bool = False
     redis_keys_ttl_in_secs: int = 604_800
-    entitlements_fallback: str | None = None
-    port: int = 8443
-    http_port: int = 8080
-    #: Address both listeners bind (ours; 0.0.0.0 for a pod, 127.0.0.1 for a laptop).
-    bind_address: str = "0.0.0.0"
-    cache_max_size_bytes: int | None = None
-    entitlements_timeout_ms: int = 10_000
-    api_timeout_ms: int = 30_000
-    #: How long in-flight RPCs may finish after SIGTERM, in ms (ours; the reference's 10 s).
-    shutdown_grace_ms: int = 10_000
     log_level: str = "info"
-    offline: bool = False
-    #: With OFFLINE=true: a JSON snapshot of entitlement states served with no network (ours).
-    entitlements_snapshot_file: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -88,11 +77,11 @@ class SidecarSettings(BaseSettings):
             }
         return data
 
-    _bools = field_validator("edge_enabled", "ws_enabled", "redis_tls", "offline", mode="before")(
+    _bools = field_validator("edge_enabled", "ws_enabled", "redis_tls", "offline", mode="before", check_fields=False)(
         lambda v: parse_bool(v)
     )
 
-    @field_validator("api_url", "edge_api_url", mode="before")
+    @field_validator("api_url", "edge_api_url", mode="before", check_fields=False)
     @classmethod
     def _http_url(cls, value: Any, info: Any) -> str:
         return parse_url(value, ("http", "https"), forbid_graphql=info.field_name == "api_url")
@@ -102,7 +91,7 @@ class SidecarSettings(BaseSettings):
     def _ws_url(cls, value: Any) -> str:
         return parse_url(value, ("ws", "wss"), forbid_graphql=True)
 
-    @field_validator("port", "http_port", mode="before")
+    @field_validator("port", "http_port", mode="before", check_fields=False)
     @classmethod
     def _listen_port(cls, value: Any) -> int:
         return parse_int(value, low=0, high=65535, what=" 0-65535")
@@ -120,13 +109,13 @@ class SidecarSettings(BaseSettings):
     @field_validator(
         "cache_max_size_bytes", "entitlements_timeout_ms", "api_timeout_ms", "shutdown_grace_ms",
         "ws_ping_interval_ms", "ws_dead_after_ms", "ws_backoff_initial_ms", "ws_backoff_max_ms", "ws_auth_retry_ms",
-        "ws_max_message_bytes", mode="before",
+        "ws_max_message_bytes", mode="before", check_fields=False,
     )
     @classmethod
     def _positive(cls, value: Any) -> int | None:
         return None if value is None else parse_int(value, low=1, what=" > 0")
 
-    @field_validator("redis_keys_ttl_in_secs", mode="before")
+    @field_validator("redis_keys_ttl_in_secs", "keys_ttl_in_secs", mode="before", check_fields=False)
     @classmethod
     def _ttl(cls, value: Any) -> int:
         number = parse_int(value, what=" (seconds; negative for no expiry)")
@@ -141,6 +130,36 @@ class SidecarSettings(BaseSettings):
         if text not in _LOG_LEVELS:
             raise ValueError(f'expected one of {", ".join(_LOG_LEVELS)}, got "{value}"')
         return text
+
+    @field_validator("cache_update_policy", mode="before", check_fields=False)
+    @classmethod
+    def _policy(cls, value: Any) -> str:
+        text = str(value).strip().lower().replace("_", "-")
+        if text not in _POLICIES:
+            raise ValueError(f'expected one of {", ".join(_POLICIES)}, got "{value}"')
+        return text
+
+
+class SidecarSettings(_EnvSettings):
+    """``stigg-sidecar`` (configuration.md §2)."""
+
+    edge_enabled: bool = True
+    edge_api_url: str = "https://edge.api.stigg.io"
+    ws_enabled: bool = True
+    #: Read separately by ``parse_fallbacks`` (strict JSON, order kept); kept as text here.
+    entitlements_fallback: str | None = None
+    port: int = 8443
+    http_port: int = 8080
+    #: Address both listeners bind (ours; 0.0.0.0 for a pod, 127.0.0.1 for a laptop).
+    bind_address: str = "0.0.0.0"
+    cache_max_size_bytes: int | None = None
+    entitlements_timeout_ms: int = 10_000
+    api_timeout_ms: int = 30_000
+    #: How long in-flight RPCs may finish after SIGTERM, in ms (ours; the reference's 10 s).
+    shutdown_grace_ms: int = 10_000
+    offline: bool = False
+    #: With OFFLINE=true: a JSON snapshot of entitlement states served with no network (ours).
+    entitlements_snapshot_file: str | None = None
 
     @property
     def redis_mode(self) -> bool:
@@ -218,3 +237,48 @@ def _ignored(settings: SidecarSettings, env: dict[str, str]) -> list[str]:
     elif settings.entitlements_snapshot_file:
         warnings.append("ENTITLEMENTS_SNAPSHOT_FILE is ignored unless OFFLINE=true")
     return warnings
+
+
+class PersistentCacheSettings(_EnvSettings):
+    """``stigg-persistent-cache`` (configuration.md §3)."""
+
+    #: Stigg's name for the TTL; ``REDIS_KEYS_TTL_IN_SECS`` is an alias (must agree).
+    keys_ttl_in_secs: int | None = None
+    http_port: int = 8081
+    bind_address: str = "0.0.0.0"
+    #: ``upsert`` (default) writes updates for customers not yet in Redis;
+    #: ``update-if-exists`` only refreshes entries sidecars have already fetched.
+    cache_update_policy: str = "upsert"
+    api_timeout_ms: int = 30_000
+    shutdown_grace_ms: int = 10_000
+
+    @property
+    def ttl_s(self) -> int:
+        return self.keys_ttl_in_secs if self.keys_ttl_in_secs is not None else self.redis_keys_ttl_in_secs
+
+
+def load_persistent_cache_settings() -> tuple[PersistentCacheSettings, list[str]]:
+    """Settings of the persistent cache service from ``os.environ``, and warnings.
+
+    Raises ``ConfigurationError`` listing every invalid variable.
+    """
+    env = dict(os.environ)
+    lines: list[str] = []
+    settings: PersistentCacheSettings | None = None
+    try:
+        settings = PersistentCacheSettings()
+    except ValidationError as error:
+        lines.extend(_describe(item) for item in error.errors(include_input=False))
+    if settings is not None:
+        if settings.server_api_key is None:
+            lines.append("invalid configuration: SERVER_API_KEY: required")
+        if not settings.redis_environment_prefix:
+            lines.append("invalid configuration: REDIS_ENVIRONMENT_PREFIX: required")
+        if (settings.keys_ttl_in_secs is not None and env.get("REDIS_KEYS_TTL_IN_SECS")
+                and settings.keys_ttl_in_secs != settings.redis_keys_ttl_in_secs):
+            lines.append("invalid configuration: KEYS_TTL_IN_SECS: differs from its alias "
+                         "REDIS_KEYS_TTL_IN_SECS; set one of them")
+    if lines:
+        raise ConfigurationError(lines)
+    assert settings is not None
+    return settings, []

@@ -4,9 +4,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from domain.model.realtime import FeedLost
-from domain.services.apply_realtime_update import ApplyRealtimeUpdate
+from typing import Awaitable, Callable
+
+from domain.model.realtime import FeedLost, RealtimeEvent
 from ports.realtime_updates import RealtimeUpdates
+
+#: What to do with one event: the sidecar's ApplyRealtimeUpdate.execute, or the
+#: persistent cache service's KeepSharedCacheCurrent.execute.
+EventHandler = Callable[[RealtimeEvent], Awaitable[None]]
 
 log = logging.getLogger("sidecar.realtime")
 
@@ -18,16 +23,16 @@ class FollowRealtimeUpdates:
     """Runs until cancelled. A failing event is logged and skipped; a failing feed is
     logged and restarted, so the task never dies silently (issue: real-time updates)."""
 
-    def __init__(self, updates: RealtimeUpdates, apply: ApplyRealtimeUpdate) -> None:
+    def __init__(self, updates: RealtimeUpdates, handle: EventHandler) -> None:
         self._updates = updates
-        self._apply = apply
+        self._handle = handle
 
     async def execute(self) -> None:
         while True:
             try:
                 async for event in self._updates.events():
                     try:
-                        await self._apply.execute(event)
+                        await self._handle(event)
                     except Exception:  # noqa: BLE001 - one bad event must not stop the feed
                         log.exception("real-time event could not be applied",
                                       extra={"event": type(event).__name__})
@@ -35,5 +40,8 @@ class FollowRealtimeUpdates:
                 raise
             except Exception:  # noqa: BLE001
                 log.exception("real-time feed failed; restarting")
-            await self._apply.execute(FeedLost("feed restarted"))
+            try:
+                await self._handle(FeedLost("feed restarted"))
+            except Exception:  # noqa: BLE001
+                log.exception("real-time loss could not be applied")
             await asyncio.sleep(RESTART_DELAY_S)
