@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test proto lint bench clean
+.PHONY: demo test proto lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 ## Regenerate src/sidecarpb from proto/ (the one regeneration command).
 proto: $(STAMP)
 	PYTHON=$(VENV)/bin/python scripts/gen_proto.sh
+
+## Architecture contracts only (also part of `make test`).
+lint: $(STAMP)
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .import_linter_cache

@@ -35,7 +35,8 @@ def sidecar_main() -> int:
     try:
         asyncio.run(app.run_until_signalled())
     except OSError as error:
-        log.error("could not start", extra={"error": f"{type(error).__name__}: {error}"})
+        log.error("could not start", extra={"error": str(error)})
+        print(f"could not start: {error}", file=sys.stderr)
         return 1
     return 0
 

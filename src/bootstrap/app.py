@@ -139,7 +139,11 @@ class SidecarApp:
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()  # release whatever did start (e.g. the gRPC port)
+            raise
         await stopping.wait()
         await self.stop()
 

@@ -2,13 +2,14 @@
 with a message that never repeats a secret."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from typing import Any
 
 from domain.model.fallback import FallbackTable, FallbackValues
 
-_INT = re.compile(r"^[+-]?\d+$")
+_INT = re.compile(r"^[+-]?[0-9]+$")
 _BOOLS = {"1": True, "true": True, "0": False, "false": False}
 
 
@@ -76,6 +77,35 @@ def _entry(feature_id: str, raw: Any, warnings: list[str]) -> FallbackValues:
     )
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"not valid JSON ({name} is not a JSON number)")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f'key "{key}" appears twice')
+        result[key] = value
+    return result
+
+
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")
+
+
+def parse_bind_address(value: Any) -> str:
+    """An IPv4/IPv6 literal or a host name to bind to."""
+    text = str(value).strip()
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    if _HOST.match(text) and not text.replace(".", "").isdigit():
+        return text
+    raise ValueError(f'expected an IP address or host name, got "{value}"')
+
+
 def parse_fallbacks(text: str | None, warnings: list[str]) -> FallbackTable:
     """``ENTITLEMENTS_FALLBACK`` (decision-rules.md §9.4): strict, order kept.
 
@@ -84,7 +114,7 @@ def parse_fallbacks(text: str | None, warnings: list[str]) -> FallbackTable:
     if text is None or not text.strip():
         return FallbackTable({})
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as error:
         raise ValueError(f"not valid JSON ({error.msg} at position {error.pos})") from None
     if not isinstance(raw, dict):

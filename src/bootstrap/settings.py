@@ -13,7 +13,13 @@ from pydantic import SecretStr, ValidationError, field_validator, model_validato
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.outbound.offline import load_snapshot
-from bootstrap.parsing import parse_bool, parse_fallbacks, parse_int, parse_url
+from bootstrap.parsing import (
+    parse_bind_address,
+    parse_bool,
+    parse_fallbacks,
+    parse_int,
+    parse_url,
+)
 from domain.model.fallback import FallbackTable
 
 #: Variables of Stigg's image we do not read, and what to use instead (configuration.md §1).
@@ -95,6 +101,11 @@ class _EnvSettings(BaseSettings):
     @classmethod
     def _listen_port(cls, value: Any) -> int:
         return parse_int(value, low=0, high=65535, what=" 0-65535")
+
+    @field_validator("bind_address", mode="before", check_fields=False)
+    @classmethod
+    def _bind(cls, value: Any) -> str:
+        return parse_bind_address(value)
 
     @field_validator("redis_port", mode="before")
     @classmethod
@@ -206,9 +217,13 @@ def load_sidecar_settings() -> tuple[SidecarSettings, FallbackTable, list[str]]:
     return settings, table, warnings
 
 
+def _present(secret: SecretStr | None) -> bool:
+    return secret is not None and bool(secret.get_secret_value().strip())
+
+
 def _cross_checks(settings: SidecarSettings) -> list[str]:
     lines = []
-    if settings.server_api_key is None and not settings.offline:
+    if not _present(settings.server_api_key) and not settings.offline:
         lines.append("invalid configuration: SERVER_API_KEY: required unless OFFLINE=true")
     snapshot = settings.entitlements_snapshot_file
     if settings.offline and snapshot:
@@ -270,7 +285,7 @@ def load_persistent_cache_settings() -> tuple[PersistentCacheSettings, list[str]
     except ValidationError as error:
         lines.extend(_describe(item) for item in error.errors(include_input=False))
     if settings is not None:
-        if settings.server_api_key is None:
+        if not _present(settings.server_api_key):
             lines.append("invalid configuration: SERVER_API_KEY: required")
         if not settings.redis_environment_prefix:
             lines.append("invalid configuration: REDIS_ENVIRONMENT_PREFIX: required")

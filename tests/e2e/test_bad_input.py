@@ -109,3 +109,29 @@ async def test_server_keeps_serving_after_bad_input(ready):
     r = await client.call("GetMeteredEntitlement", pb.GetMeteredEntitlementRequest(
         customer_id="acme", feature_id="api-calls"))
     assert r.has_access and not r.is_fallback
+
+
+@pytest.mark.parametrize("payload", [b"\x0a\x02\xff\xfe\x12\x03sso", b"\xff" * 64, b"\x08"])
+async def test_garbage_bytes_are_invalid_argument_and_the_server_keeps_serving(ready, payload):
+    import grpc
+
+    app, client = ready
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}") as channel:
+        raw = channel.unary_unary("/stigg.sidecar.v1.SidecarService/ReportUsage")
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await raw(payload, timeout=5)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert raised.value.details() == "request is not a valid ReportUsageRequest message"
+    r = await client.call("GetMeteredEntitlement", pb.GetMeteredEntitlementRequest(
+        customer_id="acme", feature_id="api-calls"))
+    assert r.has_access
+
+
+async def test_long_dimension_text_is_rejected(emulator, ready):
+    _, client = ready
+    with pytest.raises(Exception) as raised:
+        await client.call("ReportUsage", pb.ReportUsageRequest(
+            customer_id="acme", feature_id="api-calls", value=1,
+            dimensions={"k": pb.EventDimensionValue(string_value="x" * 10_001)}))
+    assert status_name(raised.value) == "INVALID_ARGUMENT"
+    assert "dimensions['k'] must be at most 10000 characters" in status_message(raised.value)

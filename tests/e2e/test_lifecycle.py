@@ -35,8 +35,14 @@ def sidecar_env(**extra: str) -> dict[str, str]:
     ("LOG_LEVEL", "verbose", "LOG_LEVEL: expected one of error, warn, info, debug"),
     ("SERVER_API_KEY", "", "SERVER_API_KEY: required unless OFFLINE=true"),
     ("WS_ENABLED", "yes", 'WS_ENABLED: expected one of 1, 0, true, false, got "yes"'),
+    ("SERVER_API_KEY", "   ", "SERVER_API_KEY: required unless OFFLINE=true"),
+    ("BIND_ADDRESS", "999.1.1.1", 'BIND_ADDRESS: expected an IP address or host name'),
+    ("PORT", "\uff11\uff12", "PORT: expected an integer 0-65535"),
+    ("ENTITLEMENTS_FALLBACK", '{"a":{"usageLimit":NaN}}', "ENTITLEMENTS_FALLBACK: not valid JSON (NaN"),
+    ("ENTITLEMENTS_FALLBACK", '{"a":{},"a":{}}', 'ENTITLEMENTS_FALLBACK: key "a" appears twice'),
 ])
 def test_invalid_configuration_exits_non_zero_naming_the_variable(variable, value, text):
+    value = value.encode().decode("unicode_escape") if "\\u" in value else value
     env = sidecar_env(SERVER_API_KEY="sk-secret-value", REDIS_PASSWORD="redis-secret") | {variable: value}
     done = subprocess.run([sys.executable, "-m", "bootstrap"], env=env, capture_output=True,
                           text=True, timeout=60)
@@ -140,3 +146,18 @@ def test_container_wiring_resolves(monkeypatch):
     settings, fallbacks, _ = load_sidecar_settings()
     container = SidecarContainer(settings=settings, fallbacks=fallbacks)
     container.check_dependencies()
+
+
+def test_bind_failure_exits_1_with_one_clear_line():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = sidecar_env(SERVER_API_KEY="k", PORT="0", HTTP_PORT=str(port), BIND_ADDRESS="127.0.0.1")
+        done = subprocess.run([sys.executable, "-m", "bootstrap"], env=env, capture_output=True,
+                              text=True, timeout=60)
+    assert done.returncode == 1
+    assert "could not start:" in done.stderr and "address already in use" in done.stderr
+    assert "Traceback" not in done.stderr

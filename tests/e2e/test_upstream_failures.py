@@ -126,3 +126,18 @@ async def test_bulk_partial_failure_says_how_many_were_recorded(emulator, start_
         assert status_name(raised.value) == "NOT_FOUND"
         assert message.startswith("ReportUsageBulk: 200 of 250 usages recorded before the failure")
         assert len(emulator.usage_measurements) == 200
+
+
+async def test_a_short_deadline_does_not_cut_the_shared_fetch_for_others(emulator, start_sidecar):
+    async with start_sidecar() as (app, client):
+        emulator.set_customer("acme", [feature("api-calls", "NUMBER", "Incremental", usageLimit=10)])
+        emulator.set_fault("slow", target="edge", delay_ms=800)
+
+        async def one(deadline: float, delay: float):
+            await asyncio.sleep(delay)
+            return await client.call("GetMeteredEntitlement", check(), timeout=deadline)
+
+        hasty, *patient = await asyncio.gather(one(0.5, 0), *(one(10, 0.02) for _ in range(3)))
+        assert hasty.is_fallback
+        assert all(not r.is_fallback and r.has_access for r in patient)
+        assert entitlement_reads(emulator, "acme") == 1

@@ -60,9 +60,7 @@ class CheckTypedEntitlement:
         ctx = self._ctx
         entitlements = None
         if ctx.input_problem(rpc, key, feature_id=query.feature_id) is None:
-            loaded = await ctx.loader.execute(
-                key, ctx.budget(deadline), feature_expired(query.feature_id)
-            )
+            loaded = await ctx.load(key, deadline, feature_expired(query.feature_id))
             entitlements = loaded.entitlements if loaded is not None else None
         answer = typed_answer(kind, entitlements, query, ctx.fallbacks, ctx.clock.now_ms())
         if answer.mismatched_kind is not None:
@@ -89,9 +87,7 @@ class CheckEntitlement:
         if ctx.input_problem(rpc, key, feature_id=query.feature_id) is not None:
             answer = invalid_feature_answer(query, ctx.fallbacks)
         else:
-            loaded = await ctx.loader.execute(
-                key, ctx.budget(deadline), feature_expired(query.feature_id)
-            )
+            loaded = await ctx.load(key, deadline, feature_expired(query.feature_id))
             entitlements = loaded.entitlements if loaded is not None else None
             answer = generic_answer(entitlements, query, ctx.fallbacks, ctx.clock.now_ms())
         if answer.is_fallback:
@@ -117,7 +113,7 @@ class CheckCredit:
         ctx = self._ctx
         entitlements = None
         if ctx.input_problem(rpc, key, currency_id=currency_id) is None:
-            loaded = await ctx.loader.execute(key, ctx.budget(deadline), credit_expired(currency_id))
+            loaded = await ctx.load(key, deadline, credit_expired(currency_id))
             entitlements = loaded.entitlements if loaded is not None else None
         answer = credit_answer(entitlements, currency_id, requested_usage, fallback)
         if answer.is_fallback:

@@ -19,7 +19,7 @@ class GetEntitlementsState:
     async def execute(self, key: CustomerKey, deadline: Budget | None, *, rpc: str) -> StateAnswer:
         ctx = self._ctx
         if ctx.input_problem(rpc, key) is None:
-            loaded = await ctx.loader.execute(key, ctx.budget(deadline))
+            loaded = await ctx.load(key, deadline)
             if loaded is not None:
                 return state_answer(loaded.entitlements, ctx.clock.now_ms())
         ctx.count_fallback(rpc, False, AccessDeniedReason.UNKNOWN)

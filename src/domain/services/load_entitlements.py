@@ -1,6 +1,7 @@
 """Loading a customer's set: trusted cache, else one shared fetch, else last-known-good."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from enum import Enum
@@ -59,13 +60,21 @@ class LoadEntitlements:
         self._telemetry = telemetry
 
     async def execute(
-        self, key: CustomerKey, budget: Budget, expired: ExpiryCheck = any_expired
+        self,
+        key: CustomerKey,
+        budget: Budget,
+        expired: ExpiryCheck = any_expired,
+        fetch_budget: Budget | None = None,
     ) -> Loaded | None:
         """The set for ``key``, or ``None`` when nothing usable can be had in ``budget``.
 
-        ``expired`` decides whether a cached entry is too old to answer with (single
-        lookups check one entitlement, bulk lookups all). Never raises for upstream or
-        cache failures; those are logged and counted.
+        ``budget`` is this caller's (its deadline included); ``fetch_budget`` is the
+        configured budget of the shared upstream fetch (default: ``budget``). The fetch is
+        shared by concurrent callers, so one caller's short deadline must not cut it short
+        for the others: each caller stops *waiting* at its own deadline while the fetch
+        goes on and fills the cache. ``expired`` decides whether a cached entry is too old
+        to answer with (single lookups check one entitlement, bulk lookups all). Never
+        raises for upstream or cache failures; those are logged and counted.
         """
         now_ms = self._clock.now_ms()
         entry: CachedEntry | None = None
@@ -80,7 +89,14 @@ class LoadEntitlements:
             return Loaded(entry.entitlements, Source.CACHE)
         self._telemetry.cache_miss()
         try:
-            fetched = await self._fetch(key, budget, write=cache_up)
+            fetched = await asyncio.wait_for(
+                self._fetch(key, fetch_budget or budget, write=cache_up),
+                timeout=budget.remaining(self._clock.monotonic()),
+            )
+        except TimeoutError:
+            log.info("caller deadline reached before the fetch finished",
+                     extra={"customer_id": key.customer_id, "resource_id": key.resource_id})
+            return self._last_known_good(entry, expired)
         except UpstreamError as error:
             if not isinstance(error, SourceOfflineError):
                 self._telemetry.upstream_error(auth=isinstance(error, UpstreamAuthError))
@@ -89,11 +105,15 @@ class LoadEntitlements:
                     extra={"customer_id": key.customer_id, "resource_id": key.resource_id,
                            "error": f"{type(error).__name__}: {error}"},
                 )
-            if entry is not None and not expired(entry.entitlements, self._clock.now_ms()):
-                self._telemetry.last_known_good()
-                return Loaded(entry.entitlements, Source.LAST_KNOWN_GOOD)
-            return None
+            return self._last_known_good(entry, expired)
         return Loaded(fetched, Source.LIVE)
+
+    def _last_known_good(self, entry: CachedEntry | None, expired: ExpiryCheck) -> Loaded | None:
+        """The untrusted entry, if it is still usable; expired data never answers (§6)."""
+        if entry is not None and not expired(entry.entitlements, self._clock.now_ms()):
+            self._telemetry.last_known_good()
+            return Loaded(entry.entitlements, Source.LAST_KNOWN_GOOD)
+        return None
 
     async def _fetch(self, key: CustomerKey, budget: Budget, *, write: bool) -> EntitlementSet:
         token = self._cache.fetch_token()

@@ -8,7 +8,7 @@ from domain.model.budget import Budget
 from domain.model.fallback import FallbackTable
 from domain.model.identifiers import CustomerKey
 from domain.model.validation import id_problem
-from domain.services.load_entitlements import LoadEntitlements
+from domain.services.load_entitlements import ExpiryCheck, LoadEntitlements, any_expired
 from ports.clock import Clock
 from ports.telemetry import Telemetry
 
@@ -27,7 +27,15 @@ class ReadContext:
 
     def budget(self, deadline: Budget | None) -> Budget:
         """The configured budget, shortened by the caller's deadline (already net of margin)."""
-        return Budget.starting(self.clock.monotonic(), self.timeout_s).shortened_to(deadline)
+        return self.fetch_budget().shortened_to(deadline)
+
+    def fetch_budget(self) -> Budget:
+        """The configured budget alone: what a fetch shared by many callers may take."""
+        return Budget.starting(self.clock.monotonic(), self.timeout_s)
+
+    async def load(self, key: CustomerKey, deadline: Budget | None, expired: ExpiryCheck = any_expired):
+        """Load through the loader with this caller's budget and the shared fetch budget."""
+        return await self.loader.execute(key, self.budget(deadline), expired, self.fetch_budget())
 
     def input_problem(self, rpc: str, key: CustomerKey, **ids: str | None) -> str | None:
         """Name and problem of the first unusable id, logged and counted (§8.8), or ``None``."""

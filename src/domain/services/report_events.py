@@ -41,7 +41,7 @@ class ReportEvents:
             require_id(f"{prefix}customer_id", event.key.customer_id)
             require_id(f"{prefix}resource_id", event.key.resource_id, required=False)
             require_id(f"{prefix}idempotency_key", event.idempotency_key)
-            check_dimensions(f"{prefix}dimensions", event.dimensions)
+            check_dimensions(f"{prefix}dimensions", event.dimensions, max_text=None)
             if _encoded_size(event) > MAX_EVENT_BYTES:
                 raise InvalidRequestError(prefix.rstrip("."), "is larger than 1 MB encoded")
         sent = 0

@@ -12,6 +12,9 @@ from ports.clock import Clock
 #: Most dimensions accepted on one usage item or event (our choice: a bound on work and
 #: memory per item; real dimension maps hold a handful of keys).
 MAX_DIMENSIONS = 100
+#: Largest string dimension value, in characters (our choice: upstream's per-event limit
+#: is 1 MB encoded; a usage item carries at most 100 dimensions).
+MAX_DIMENSION_TEXT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +29,18 @@ class WriteContext:
         return Budget.starting(self.clock.monotonic(), self.timeout_s).shortened_to(deadline)
 
 
-def check_dimensions(field: str, dimensions: dict[str, DimensionValue]) -> None:
-    """Bound the map's size and key length; raises ``InvalidRequestError`` naming ``field``."""
+def check_dimensions(
+    field: str, dimensions: dict[str, DimensionValue], *, max_text: int | None = MAX_DIMENSION_TEXT
+) -> None:
+    """Bound the map's size, key length and (unless ``max_text`` is ``None``) text values;
+    raises ``InvalidRequestError`` naming ``field``. Events pass ``None``: their bound is
+    upstream's 1 MB per encoded event."""
     if len(dimensions) > MAX_DIMENSIONS:
         raise InvalidRequestError(field, f"must have at most {MAX_DIMENSIONS} entries")
-    for name in dimensions:
+    for name, value in dimensions.items():
         require_id(f"{field} key", name)
+        if max_text is not None and isinstance(value, str) and len(value) > max_text:
+            raise InvalidRequestError(f"{field}[{name!r}]", f"must be at most {max_text} characters")
 
 
 def chunks(items: list, size: int) -> list[list]:

@@ -2,19 +2,52 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Callable
 
 import grpc
+from google.protobuf.message import DecodeError
+from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from adapters.inbound.grpc.servicer import SidecarServicer
-from sidecarpb.v1 import sidecar_pb2, sidecar_pb2_grpc
+from adapters.inbound.grpc.servicer import SidecarServicer, UndecodableRequest
+from sidecarpb.v1 import sidecar_pb2
 
 SERVICE_NAME = sidecar_pb2.DESCRIPTOR.services_by_name["SidecarService"].full_name
 #: Largest inbound message accepted, in bytes (our choice: a bulk request of 1000 events
 #: with dimensions fits easily; anything larger is refused with RESOURCE_EXHAUSTED).
 MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+def _tolerant(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """Deserialize, or hand the servicer an ``UndecodableRequest`` instead of raising, so
+    garbage bytes get INVALID_ARGUMENT from the error policy rather than UNKNOWN and an
+    error-level traceback from grpc's core for every call."""
+
+    def parse_or_mark(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except DecodeError as error:
+            return UndecodableRequest(str(error))
+
+    return parse_or_mark
+
+
+def sidecar_handlers(servicer: SidecarServicer) -> grpc.GenericRpcHandler:
+    """The SidecarService's method handlers, as the generated registration builds them
+    but with tolerant request deserializers."""
+    service = sidecar_pb2.DESCRIPTOR.services_by_name["SidecarService"]
+    handlers = {}
+    for method in service.methods:
+        request_type = GetMessageClass(method.input_type)
+        response_type = GetMessageClass(method.output_type)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, method.name),
+            request_deserializer=_tolerant(request_type.FromString),
+            response_serializer=response_type.SerializeToString,
+        )
+    return grpc.method_handlers_generic_handler(service.full_name, handlers)
 
 
 class GrpcServer:
@@ -27,7 +60,7 @@ class GrpcServer:
                 ("grpc.so_reuseport", 0),
             ]
         )
-        sidecar_pb2_grpc.add_SidecarServiceServicer_to_server(servicer, self._server)
+        self._server.add_generic_rpc_handlers((sidecar_handlers(servicer),))
         self._gate = servicer.gate
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
@@ -36,9 +69,13 @@ class GrpcServer:
              reflection.SERVICE_NAME),
             self._server,
         )
-        self.port = self._server.add_insecure_port(f"{host}:{port}")
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        try:
+            self.port = self._server.add_insecure_port(address)
+        except RuntimeError as error:  # grpcio raises instead of returning 0 nowadays
+            raise OSError(f"could not bind the gRPC port {address}") from error
         if self.port == 0:
-            raise OSError(f"could not bind the gRPC port {host}:{port}")
+            raise OSError(f"could not bind the gRPC port {address}")
 
     async def start(self) -> None:
         await self._server.start()

@@ -44,6 +44,13 @@ class UseCases:
     events: ReportEvents
 
 
+@dataclass(frozen=True, slots=True)
+class UndecodableRequest:
+    """Stands in for a request whose bytes did not parse (see server.sidecar_handlers)."""
+
+    problem: str
+
+
 Handler = Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
@@ -54,6 +61,10 @@ def _error_policy(rpc: str) -> Callable[[Handler], Handler]:
         @functools.wraps(handler)
         async def guarded(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
             gate: DrainGate = self.gate
+            if isinstance(request, UndecodableRequest):
+                log.warning("undecodable request", extra={"rpc": rpc, "error": request.problem})
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                    f"request is not a valid {rpc}Request message")
             if not gate.enter():
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is shutting down")
             started = perf_counter()
