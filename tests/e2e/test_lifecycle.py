@@ -55,7 +55,7 @@ def test_invalid_configuration_exits_non_zero_naming_the_variable(variable, valu
 @pytest.fixture
 def process(emulator):
     emulator.set_customer("acme", [feature("sso")])
-    env = sidecar_env(**base_env(emulator.base_url))
+    env = sidecar_env(**base_env(emulator.base_url), REDIS_PASSWORD="redis-pass-xyz")
     child = subprocess.Popen([sys.executable, "-m", "bootstrap"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     yield child
@@ -77,7 +77,7 @@ async def _ready_line(child: subprocess.Popen) -> dict:
             return entry
 
 
-async def test_process_serves_probes_health_reflection_and_stops_on_sigterm(process):
+async def test_process_serves_probes_health_reflection_and_stops_on_sigterm(process, emulator):
     ready = await _ready_line(process)
     grpc_port, http_port = ready["grpc_port"], ready["http_port"]
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
@@ -103,6 +103,11 @@ async def test_process_serves_probes_health_reflection_and_stops_on_sigterm(proc
         answer = await stub.GetBooleanEntitlement(pb.GetBooleanEntitlementRequest(
             customer_id="acme", feature_id="sso"))
         assert answer.has_access
+        emulator.set_fault("unauthorized")  # an upstream failure whose message could echo the key
+        answer = await stub.GetBooleanEntitlement(pb.GetBooleanEntitlementRequest(
+            customer_id="newco", feature_id="sso"))
+        assert answer.is_fallback
+        emulator.set_fault("none")
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)
     out, err = await asyncio.get_running_loop().run_in_executor(None, process.communicate)
@@ -111,7 +116,8 @@ async def test_process_serves_probes_health_reflection_and_stops_on_sigterm(proc
     lines = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     assert [l["message"] for l in lines][-2:] == ["shutting down", "stopped"]
-    assert API_KEY not in out + err
+    assert API_KEY not in out + err and "redis-pass-xyz" not in out + err
+    assert any(l["level"] == "warn" and l["logger"] == "sidecar.load" for l in lines)
 
 
 async def test_drain_reports_not_ready_and_finishes_in_flight_calls(emulator, start_sidecar):
@@ -127,6 +133,10 @@ async def test_drain_reports_not_ready_and_finishes_in_flight_calls(emulator, st
             readyz = await http.get("/readyz")
         assert readyz.status_code == 503
         assert readyz.json()["status"] == "DOWN" and readyz.json()["reason"] == "shutting down"
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}") as channel:
+            health = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=SERVICE))
+        assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
         with pytest.raises(Exception) as refused:
             await client.call("GetBooleanEntitlement", pb.GetBooleanEntitlementRequest(
                 customer_id="acme", feature_id="sso"))
