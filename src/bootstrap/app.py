@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import signal
+from pathlib import Path
 
 from adapters.inbound.grpc.server import GrpcServer
 from adapters.inbound.http.health_app import HttpServer, build_app
@@ -63,9 +64,12 @@ class SidecarApp:
         telemetry = await _resolve(self.container.telemetry())
         cache = await _resolve(self.container.cache())
         telemetry.watch_cache(lambda: cache.size_bytes, lambda: len(cache), lambda: cache.evictions)
-        self._grpc = GrpcServer(servicer, s.bind_address, s.port)
+        tls = None
+        if s.tls_cert_file and s.tls_key_file:
+            tls = (Path(s.tls_key_file).read_bytes(), Path(s.tls_cert_file).read_bytes())
+        self._grpc = GrpcServer(servicer, s.bind_address, s.port, tls)
         self.grpc_port = self._grpc.port
-        log.info("starting", extra={"phase": "grpc", "port": self.grpc_port})
+        log.info("starting", extra={"phase": "grpc", "port": self.grpc_port, "tls": tls is not None})
         await self._grpc.start()
         self._http = HttpServer(
             build_app(self.readiness, telemetry.registry, self._details), s.bind_address,

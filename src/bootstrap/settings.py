@@ -163,6 +163,9 @@ class SidecarSettings(_EnvSettings):
     http_port: int = 8080
     #: Address both listeners bind (ours; 0.0.0.0 for a pod, 127.0.0.1 for a laptop).
     bind_address: str = "0.0.0.0"
+    #: Optional TLS on the gRPC port (ours, for the standalone deployment): PEM files.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
     cache_max_size_bytes: int | None = None
     entitlements_timeout_ms: int = 10_000
     api_timeout_ms: int = 30_000
@@ -225,6 +228,12 @@ def _cross_checks(settings: SidecarSettings) -> list[str]:
     lines = []
     if not _present(settings.server_api_key) and not settings.offline:
         lines.append("invalid configuration: SERVER_API_KEY: required unless OFFLINE=true")
+    if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
+        lines.append("invalid configuration: TLS_CERT_FILE: set both TLS_CERT_FILE and TLS_KEY_FILE, or neither")
+    for name in ("tls_cert_file", "tls_key_file"):
+        path = getattr(settings, name)
+        if path and not Path(path).is_file():
+            lines.append(f"invalid configuration: {name.upper()}: no readable file at {path}")
     snapshot = settings.entitlements_snapshot_file
     if settings.offline and snapshot:
         try:

@@ -53,7 +53,14 @@ def sidecar_handlers(servicer: SidecarServicer) -> grpc.GenericRpcHandler:
 class GrpcServer:
     """Owns the grpc.aio server. ``port`` is the bound port after ``start``."""
 
-    def __init__(self, servicer: SidecarServicer, host: str, port: int) -> None:
+    def __init__(
+        self,
+        servicer: SidecarServicer,
+        host: str,
+        port: int,
+        tls: tuple[bytes, bytes] | None = None,
+    ) -> None:
+        """``tls`` is ``(private key PEM, certificate chain PEM)``; ``None`` is plaintext h2c."""
         self._server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES),
@@ -71,7 +78,11 @@ class GrpcServer:
         )
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
-            self.port = self._server.add_insecure_port(address)
+            if tls is None:
+                self.port = self._server.add_insecure_port(address)
+            else:
+                credentials = grpc.ssl_server_credentials([tls])
+                self.port = self._server.add_secure_port(address, credentials)
         except RuntimeError as error:  # grpcio raises instead of returning 0 nowadays
             raise OSError(f"could not bind the gRPC port {address}") from error
         if self.port == 0:
