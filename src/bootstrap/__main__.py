@@ -41,5 +41,28 @@ def sidecar_main() -> int:
     return 0
 
 
+def persistent_cache_main() -> int:
+    """``stigg-persistent-cache``: same exit codes as the sidecar."""
+    from bootstrap.settings import load_persistent_cache_settings
+
+    try:
+        settings, warnings = load_persistent_cache_settings()
+    except ConfigurationError as error:
+        for line in error.lines:
+            print(line, file=sys.stderr)
+        return 2
+    secrets = [s.get_secret_value() for s in (settings.server_api_key, settings.redis_password) if s]
+    configure_logging(settings.log_level, secrets)
+    from bootstrap.pcs_app import PersistentCacheApp
+
+    try:
+        asyncio.run(PersistentCacheApp(settings).run_until_signalled())
+    except OSError as error:
+        logging.getLogger("persistent_cache").error("could not start", extra={"error": str(error)})
+        print(f"could not start: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
     sys.exit(sidecar_main())

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from adapters.inbound.grpc.server import GrpcServer
 from adapters.inbound.http.health_app import HttpServer, build_app
+from adapters.outbound.memory_cache import MemoryEntitlementCache
 from bootstrap.containers import SidecarContainer, build_sidecar_container
 from bootstrap.settings import SidecarSettings
 from domain.model.budget import Budget
@@ -41,6 +42,7 @@ class SidecarApp:
         self.grpc_port = 0
         self.http_port = 0
         self._realtime = None
+        self._cache = None
 
     def readiness(self) -> str | None:
         """``None`` when ready, else ``starting`` or ``shutting down``.
@@ -56,14 +58,16 @@ class SidecarApp:
 
     async def start(self) -> None:
         s = self.settings
-        log.info("starting", extra={"phase": "resources", "mode": "memory",
+        mode = "redis" if s.redis_mode and not s.offline else "memory"
+        log.info("starting", extra={"phase": "resources", "mode": mode,
                                     "offline": s.offline, "realtime": s.realtime_enabled,
                                     "snapshot": s.entitlements_snapshot_file})
         await self.container.init_resources()
         servicer = await _resolve(self.container.servicer())
         telemetry = await _resolve(self.container.telemetry())
-        cache = await _resolve(self.container.cache())
-        telemetry.watch_cache(lambda: cache.size_bytes, lambda: len(cache), lambda: cache.evictions)
+        self._cache = cache = await _resolve(self.container.cache())
+        if isinstance(cache, MemoryEntitlementCache):
+            telemetry.watch_cache(lambda: cache.size_bytes, lambda: len(cache), lambda: cache.evictions)
         tls = None
         if s.tls_cert_file and s.tls_key_file:
             tls = (Path(s.tls_key_file).read_bytes(), Path(s.tls_cert_file).read_bytes())
@@ -128,6 +132,9 @@ class SidecarApp:
         shutdown = self.container.shutdown_resources()
         if shutdown is not None:
             await shutdown
+        close = getattr(self._cache, "aclose", None)
+        if close is not None:
+            await close()
         log.info("stopped")
 
     async def run_until_signalled(self) -> None:

@@ -19,6 +19,7 @@ from adapters.outbound.offline import (
     SnapshotEntitlementSource,
 )
 from adapters.outbound.prometheus_telemetry import PrometheusTelemetry
+from adapters.outbound.redis_cache import RedisEntitlementCache
 from adapters.outbound.stigg_edge import EdgeEntitlementSource
 from adapters.outbound.stigg_graphql import (
     GraphqlEntitlementSource,
@@ -170,6 +171,8 @@ def build_sidecar_container(settings: SidecarSettings, fallbacks: FallbackTable)
     is built.
     """
     container = SidecarContainer(settings=settings, fallbacks=fallbacks)
+    if settings.redis_mode and not settings.offline:
+        container.cache.override(redis_cache_provider(settings, container))
     if settings.offline:
         snapshot = settings.entitlements_snapshot_file
         source = (
@@ -181,3 +184,35 @@ def build_sidecar_container(settings: SidecarSettings, fallbacks: FallbackTable)
         container.usage_reporter.override(providers.Singleton(OfflineUsageReporter))
         container.event_reporter.override(providers.Singleton(OfflineEventReporter))
     return container
+
+
+def redis_client_provider(settings) -> providers.Resource:
+    """The Redis client resource from ``REDIS_*`` settings (both commands)."""
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    return providers.Resource(
+        resources.redis_client,
+        host=settings.redis_host, port=settings.redis_port, db=settings.redis_db,
+        username=settings.redis_username, password=password, tls=settings.redis_tls,
+    )
+
+
+def redis_command_timeout_s(entitlements_timeout_ms: int) -> float:
+    """Bound of one Redis command (seconds): 1 s (caching-and-redis.md §3.8), but at most a
+    quarter of the read budget, so a stuck Redis plus the live fetch that follows still
+    answer within ``ENTITLEMENTS_TIMEOUT_MS``."""
+    return min(resources.REDIS_COMMAND_TIMEOUT_S, entitlements_timeout_ms / 1000 / 4)
+
+
+def redis_cache_provider(settings: SidecarSettings, container: SidecarContainer) -> providers.Provider:
+    """Redis mode (``REDIS_ENVIRONMENT_PREFIX`` set): the shared cache replaces the LRU."""
+    telemetry = container.telemetry
+    return providers.Singleton(
+        RedisEntitlementCache,
+        client=redis_client_provider(settings),
+        prefix=settings.redis_environment_prefix,
+        ttl_s=settings.redis_keys_ttl_in_secs,
+        clock=container.clock,
+        on_error=providers.Callable(lambda t: t.redis_client_errors.inc, telemetry),
+        command_timeout_s=redis_command_timeout_s(settings.entitlements_timeout_ms),
+        lock_budget_s=settings.entitlements_timeout_ms / 1000,
+    )

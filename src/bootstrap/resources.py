@@ -5,6 +5,9 @@ from typing import AsyncIterator
 
 import httpx
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 #: Connection pool of the shared upstream client (our choice: enough for a burst of
 #: cold misses and writes; httpx queues beyond it within each call's timeout).
@@ -45,6 +48,10 @@ async def redis_client(
         socket_timeout=REDIS_COMMAND_TIMEOUT_S,
         socket_connect_timeout=REDIS_COMMAND_TIMEOUT_S,
         health_check_interval=30,
+        # A pooled connection that died with a Redis restart fails once, then the command
+        # is retried on a fresh connection (no backoff), so recovery needs no extra miss.
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[RedisConnectionError],
     )
     client = aioredis.Redis(connection_pool=pool)
     try:

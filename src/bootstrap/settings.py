@@ -128,7 +128,9 @@ class _EnvSettings(BaseSettings):
 
     @field_validator("redis_keys_ttl_in_secs", "keys_ttl_in_secs", mode="before", check_fields=False)
     @classmethod
-    def _ttl(cls, value: Any) -> int:
+    def _ttl(cls, value: Any) -> int | None:
+        if value is None:
+            return None
         number = parse_int(value, what=" (seconds; negative for no expiry)")
         if number == 0:
             raise ValueError("0 is not allowed: use a positive TTL, or a negative one for no expiry")

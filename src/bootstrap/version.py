@@ -7,3 +7,4 @@ except metadata.PackageNotFoundError:  # running from a source tree
     VERSION = "0.0.0"
 
 USER_AGENT = f"stigg-sidecar-py/{VERSION}"
+PCS_USER_AGENT = f"stigg-persistent-cache-py/{VERSION}"

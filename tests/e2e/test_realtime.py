@@ -17,8 +17,8 @@ from sidecarpb.v1 import sidecar_pb2 as pb
 from support.sidecar import metric
 from support.upstream import entitlement_reads
 
-PING_MS = 200
-REALTIME = dict(WS_ENABLED="true", WS_PING_INTERVAL_MS=str(PING_MS), WS_DEAD_AFTER_MS="300",
+PING_MS = 300
+REALTIME = dict(WS_ENABLED="true", WS_PING_INTERVAL_MS=str(PING_MS), WS_DEAD_AFTER_MS="500",
                 WS_BACKOFF_INITIAL_MS="50", WS_BACKOFF_MAX_MS="200", ENTITLEMENTS_TIMEOUT_MS="1000")
 
 

@@ -1,0 +1,349 @@
+"""The entitlement cache in a shared Redis (Redis mode).
+
+reference: caching-and-redis.md §3 (keys §3.2, values §3.3, TTL §3.4, writes §3.5,
+reads §3.6, single-flight §3.7, unavailability §3.8, usage §3.9, purge §3.10).
+
+Redis is always trusted (§3.1): every entry read is returned with ``trusted=True``, the
+fetch token is ignored, and ``set_live`` / ``drop_trust`` do nothing here (keeping the
+shared Redis current is the persistent cache service's job). Expiry (decision-rules.md
+§6) is checked by the caller.
+
+**Resource vs global staleness (§3.6 step 3).** A resource entry whose global
+``P:c_C#timestamp`` is missing or newer is reported as a miss (``MissReason``), so the
+resource set is refetched and rewritten. The global set is *not* refetched alongside it
+here: it is refetched by its own next read if it is missing. ``read()`` exposes the
+reason so a loader can refetch both in parallel, as the reference does.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Awaitable, Callable, Hashable, Sequence, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from adapters.outbound.redis_codec import (
+    CodecError,
+    UnknownFormatError,
+    decode_entitlements,
+    decode_metadata,
+    decode_timestamp,
+    decode_usage,
+    encode_entitlements,
+    encode_metadata,
+    encode_timestamp,
+    encode_usage,
+    is_usage_trackable,
+)
+from adapters.outbound.redis_keys import EntryKeys, RedisKeys, timestamp_key
+from adapters.outbound.redis_scripts import RedisScripts
+from adapters.outbound.redis_single_flight import RedisSingleFlight
+from adapters.outbound.single_flight import SingleFlight
+from domain.model.entitlement import CreditEntitlement, EntitlementSet, FeatureEntitlement, Usage
+from domain.model.identifiers import CustomerKey
+from domain.model.reports import UsageTarget
+from ports.clock import Clock
+from ports.entitlement_cache import CachedEntry, EntitlementCache
+from ports.errors import CacheUnavailableError
+
+log = logging.getLogger("sidecar.cache.redis")
+T = TypeVar("T")
+
+#: Seconds Redis is skipped after a connection error or a timeout (§3.8).
+SKIP_AFTER_FAILURE_S = 1.0
+_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, TimeoutError, OSError)
+
+
+class RedisGuard:
+    """Every Redis call: bounded by ``timeout_s``, counted on failure, skipped for
+    ``skip_s`` seconds after a connection error or a timeout (§3.8).
+
+    The timeout cancels the call; redis-py 8.x then disconnects the connection whose
+    reply was not read (``read_response`` and ``send_packed_command`` close it on any
+    ``BaseException``), so no later command can receive an earlier command's reply.
+
+    ``on_unavailable`` runs after a connection error or a timeout. The cache uses it to
+    disconnect the pool's *idle* connections: redis-py 8.x skips its stale-connection
+    check at checkout while maintenance notifications are on (the default, ``"auto"``),
+    so after a Redis restart every pooled connection would otherwise fail once.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        timeout_s: float,
+        on_error: Callable[[], None],
+        skip_s: float,
+        on_unavailable: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        self._clock = clock
+        self._timeout_s = timeout_s
+        self._on_error = on_error
+        self._skip_s = skip_s
+        self._on_unavailable = on_unavailable
+        self._skip_until = float("-inf")
+
+    async def run(self, what: str, command: Callable[[], Awaitable[T]]) -> T:
+        if self._clock.monotonic() < self._skip_until:
+            raise CacheUnavailableError(f"redis {what}: skipped after a recent failure")
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await command()
+        except (RedisError, OSError, TimeoutError) as error:
+            await self.failed(error)
+            detail = str(error) or f"no reply within {self._timeout_s} s"
+            raise CacheUnavailableError(f"redis {what}: {type(error).__name__}: {detail}") from error
+
+    async def failed(self, error: BaseException, *, skip: bool = True) -> None:
+        """Count ``error``; if Redis is unavailable (and ``skip``), open the skip window."""
+        self._on_error()
+        if not skip or not isinstance(error, _UNAVAILABLE):
+            return
+        self._skip_until = self._clock.monotonic() + self._skip_s
+        if self._on_unavailable is not None:
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    await self._on_unavailable()
+            except (RedisError, OSError, TimeoutError) as reset_error:
+                log.debug("resetting idle Redis connections failed", extra={"error": str(reset_error)})
+
+
+class MissReason(Enum):
+    ABSENT = "absent"
+    NO_TIMESTAMP = "no timestamp"
+    UNREADABLE = "unreadable value"
+    UNKNOWN_FORMAT = "unknown format version"
+    GLOBAL_MISSING = "global entry missing"
+    GLOBAL_NEWER = "global entry newer"
+    TORN_USAGE = "usage pair missing or unreadable"
+
+
+@dataclass(frozen=True, slots=True)
+class RedisRead:
+    """A read: the set on a hit, else ``None`` and why (§3.6)."""
+
+    entitlements: EntitlementSet | None
+    miss: MissReason | None = None
+
+
+Trackable = FeatureEntitlement | CreditEntitlement
+
+
+def _usage_key(keys: EntryKeys, entitlement: Trackable) -> str:
+    if isinstance(entitlement, CreditEntitlement):
+        return keys.credit_usage(entitlement.currency.currency_id)
+    return keys.feature_usage(entitlement.feature.id)
+
+
+def _trackable(
+    keys: EntryKeys, features: Sequence[FeatureEntitlement], credits: Sequence[CreditEntitlement]
+) -> dict[str, Trackable]:
+    """Usage key -> the first usage-trackable entitlement using it, in set order."""
+    found: dict[str, Trackable] = {}
+    for entitlement in (*features, *credits):
+        if is_usage_trackable(entitlement):
+            found.setdefault(_usage_key(keys, entitlement), entitlement)
+    return found
+
+
+def _noop() -> None:
+    pass
+
+
+class RedisEntitlementCache(EntitlementCache):
+    """``prefix``: ``REDIS_ENVIRONMENT_PREFIX``. ``ttl_s``: seconds, negative = no expiry,
+    0 rejected. ``on_error``: counts each Redis client error. ``command_timeout_s``:
+    bound of each Redis command. ``lock_budget_s``: the shared fetch budget (seconds).
+    Every method raises ``CacheUnavailableError`` when Redis cannot be used.
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        prefix: str,
+        ttl_s: int,
+        clock: Clock,
+        on_error: Callable[[], None] | None = None,
+        *,
+        command_timeout_s: float = 1.0,
+        lock_budget_s: float = 10.0,
+        skip_s: float = SKIP_AFTER_FAILURE_S,
+    ) -> None:
+        if ttl_s == 0:
+            raise ValueError("ttl_s must not be 0 (negative means no expiry)")
+        if command_timeout_s <= 0:
+            raise ValueError("command_timeout_s must be positive")
+        self._client = client
+        self._keys = RedisKeys(prefix)
+        self._ttl = str(int(ttl_s))
+        self._scripts = RedisScripts.register(client)
+        self._guard = RedisGuard(
+            clock, command_timeout_s, on_error or _noop, skip_s,
+            on_unavailable=lambda: client.connection_pool.disconnect(inuse_connections=False),
+        )
+        self._local: SingleFlight[EntitlementSet] = SingleFlight()
+        self._shared = RedisSingleFlight(
+            client, self._keys, self._scripts, self._guard, clock, lock_budget_s
+        )
+
+    # --- trust: Redis is always trusted ---
+    def fetch_token(self) -> Hashable:
+        return None
+
+    def set_live(self, live: bool) -> None:
+        pass
+
+    async def drop_trust(self) -> None:
+        pass
+
+    # --- reads ---
+    async def get(self, key: CustomerKey) -> CachedEntry | None:
+        read = await self.read(key)
+        if read.entitlements is None:
+            return None
+        return CachedEntry(read.entitlements, trusted=True)
+
+    async def read(self, key: CustomerKey) -> RedisRead:
+        """The read algorithm of §3.6: at most two MGETs."""
+        keys = self._keys.entry(key)
+        names = [keys.value, keys.metadata, keys.timestamp]
+        if keys.global_timestamp is not None:
+            names.append(keys.global_timestamp)
+        values = await self._guard.run("read", lambda: self._client.mget(names))
+        raw, raw_metadata, stamp = values[0], values[1], decode_timestamp(values[2])
+        if raw is None:
+            return RedisRead(None, MissReason.ABSENT)
+        if stamp is None:
+            return RedisRead(None, MissReason.NO_TIMESTAMP)
+        if keys.global_timestamp is not None:
+            global_stamp = decode_timestamp(values[3])
+            if global_stamp is None:
+                return RedisRead(None, MissReason.GLOBAL_MISSING)
+            if global_stamp > stamp:
+                return RedisRead(None, MissReason.GLOBAL_NEWER)
+        where = {"customer_id": key.customer_id, "resource_id": key.resource_id}
+        try:
+            features, credits = decode_entitlements(raw)
+        except UnknownFormatError as error:
+            log.warning("cached entitlements in an unknown format; treated as a miss",
+                        extra={**where, "error": str(error)})
+            return RedisRead(None, MissReason.UNKNOWN_FORMAT)
+        except CodecError as error:
+            log.warning("unreadable cached entitlements; treated as a miss",
+                        extra={**where, "error": str(error)})
+            return RedisRead(None, MissReason.UNREADABLE)
+        try:
+            reason = decode_metadata(raw_metadata)
+        except CodecError as error:
+            log.warning("unreadable cached metadata; no customer-level reason",
+                        extra={**where, "error": str(error)})
+            reason = None
+        usages = await self._read_usage(_trackable(keys, features, credits))
+        if usages is None:
+            return RedisRead(None, MissReason.TORN_USAGE)
+        return RedisRead(EntitlementSet(
+            key=key,
+            features=tuple(
+                replace(e, usage=usages[_usage_key(keys, e)]) if is_usage_trackable(e) else e
+                for e in features
+            ),
+            credits=tuple(replace(c, usage=usages[_usage_key(keys, c)]) for c in credits),
+            customer_reason=reason,
+            timestamp_ms=stamp,
+        ))
+
+    async def _read_usage(self, trackable: dict[str, Trackable]) -> dict[str, Usage] | None:
+        """Usage per usage key; ``None`` if any pair is torn or unreadable."""
+        if not trackable:
+            return {}
+        names = [name for key in trackable for name in (key, timestamp_key(key))]
+        values = await self._guard.run("read usage", lambda: self._client.mget(names))
+        usages: dict[str, Usage] = {}
+        for index, key in enumerate(trackable):
+            raw, stamp = values[2 * index], decode_timestamp(values[2 * index + 1])
+            if raw is None or stamp is None:
+                return None
+            try:
+                usages[key] = decode_usage(raw, stamp)
+            except CodecError as error:
+                log.warning("unreadable cached usage; treated as a miss",
+                            extra={"key": key, "error": str(error)})
+                return None
+        return usages
+
+    # --- writes ---
+    async def put(self, entitlements: EntitlementSet, token: Hashable) -> None:
+        await self._write(entitlements)
+
+    async def apply_update(self, entitlements: EntitlementSet) -> None:
+        await self._write(entitlements)
+
+    async def _write(self, entitlements: EntitlementSet) -> None:
+        """One script for the whole batch (§3.5); each pair under the ordering rule."""
+        keys = self._keys.entry(entitlements.key)
+        stamp = entitlements.timestamp_ms
+        pairs = [
+            (keys.value, encode_entitlements(entitlements), stamp),
+            (keys.metadata, encode_metadata(entitlements.customer_reason), stamp),
+        ]
+        for key, entitlement in _trackable(keys, entitlements.features, entitlements.credits).items():
+            pairs.append((key, encode_usage(entitlement.usage), entitlement.usage.updated_at_ms or stamp))
+        names = [name for key, _, _ in pairs for name in (key, timestamp_key(key))]
+        args = [self._ttl]
+        for _, value, at in pairs:
+            args += [value, encode_timestamp(at)]
+        await self._guard.run("write", lambda: self._scripts.write_batch(keys=names, args=args))
+
+    async def set_usage(
+        self, key: CustomerKey, target: UsageTarget, ref_id: str, usage: Usage
+    ) -> None:
+        """§3.9: only if ``K#timestamp`` exists and the set has that usage-trackable
+        entitlement; the pair is written under the ordering rule."""
+        keys = self._keys.entry(key)
+        raw, stamp = await self._guard.run(
+            "read", lambda: self._client.mget([keys.value, keys.timestamp])
+        )
+        if raw is None or decode_timestamp(stamp) is None:
+            return
+        try:
+            features, credits = decode_entitlements(raw)
+        except CodecError:
+            return
+        if target is UsageTarget.FEATURE:
+            matches: Sequence[Trackable] = [e for e in features if e.feature.id == ref_id]
+        else:
+            matches = [c for c in credits if c.currency.currency_id == ref_id]
+        if not matches or not is_usage_trackable(matches[0]):
+            return
+        usage_key = _usage_key(keys, matches[0])
+        await self._guard.run("write usage", lambda: self._scripts.write_usage_if_present(
+            keys=[keys.timestamp, usage_key, timestamp_key(usage_key)],
+            args=[self._ttl, encode_usage(usage), encode_timestamp(usage.updated_at_ms)],
+        ))
+
+    async def purge(self, key: CustomerKey) -> None:
+        """§3.10: the set and its metadata go; usage keys are left to expire."""
+        keys = self._keys.entry(key)
+        await self._guard.run("purge", lambda: self._client.delete(
+            keys.value, keys.timestamp, keys.metadata, keys.metadata_timestamp
+        ))
+
+    # --- single-flight ---
+    async def fetch_once(
+        self, key: CustomerKey, fetch: Callable[[], Awaitable[EntitlementSet]]
+    ) -> EntitlementSet:
+        """In process first (§2.2), then across processes (§3.7)."""
+
+        async def reread() -> EntitlementSet | None:
+            return (await self.read(key)).entitlements
+
+        return await self._local.run(key, lambda: self._shared.run(key, fetch, reread))
+
+    async def aclose(self) -> None:
+        """Stop the single-flight reader and give its pub/sub connection back."""
+        await self._shared.aclose()
