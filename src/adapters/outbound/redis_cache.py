@@ -67,7 +67,7 @@ class RedisGuard:
     reply was not read (``read_response`` and ``send_packed_command`` close it on any
     ``BaseException``), so no later command can receive an earlier command's reply.
 
-    ``on_unavailable`` runs after a connection error or a timeout. The cache uses it to
+    ``on_unavailable`` runs (in the background) after a connection error or a timeout. The cache uses it to
     disconnect the pool's *idle* connections: redis-py 8.x skips its stale-connection
     check at checkout while maintenance notifications are on (the default, ``"auto"``),
     so after a Redis restart every pooled connection would otherwise fail once.
@@ -86,6 +86,7 @@ class RedisGuard:
         self._on_error = on_error
         self._skip_s = skip_s
         self._on_unavailable = on_unavailable
+        self._reset: asyncio.Task[None] | None = None
         self._skip_until = float("-inf")
 
     async def run(self, what: str, command: Callable[[], Awaitable[T]]) -> T:
@@ -95,22 +96,34 @@ class RedisGuard:
             async with asyncio.timeout(self._timeout_s):
                 return await command()
         except (RedisError, OSError, TimeoutError) as error:
-            await self.failed(error)
+            self.failed(error)
             detail = str(error) or f"no reply within {self._timeout_s} s"
             raise CacheUnavailableError(f"redis {what}: {type(error).__name__}: {detail}") from error
 
-    async def failed(self, error: BaseException, *, skip: bool = True) -> None:
-        """Count ``error``; if Redis is unavailable (and ``skip``), open the skip window."""
+    def failed(self, error: BaseException, *, skip: bool = True) -> None:
+        """Count ``error``. If it means Redis is unavailable, reset the idle connections
+        in the background and, with ``skip``, open the skip window."""
         self._on_error()
-        if not skip or not isinstance(error, _UNAVAILABLE):
+        if not isinstance(error, _UNAVAILABLE):
             return
-        self._skip_until = self._clock.monotonic() + self._skip_s
-        if self._on_unavailable is not None:
-            try:
-                async with asyncio.timeout(self._timeout_s):
-                    await self._on_unavailable()
-            except (RedisError, OSError, TimeoutError) as reset_error:
-                log.debug("resetting idle Redis connections failed", extra={"error": str(reset_error)})
+        if skip:
+            self._skip_until = self._clock.monotonic() + self._skip_s
+        if self._on_unavailable is not None and self._reset is None:
+            self._reset = asyncio.get_running_loop().create_task(self._reset_idle())
+
+    async def _reset_idle(self) -> None:
+        assert self._on_unavailable is not None
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._on_unavailable()
+        except (RedisError, OSError, TimeoutError) as error:
+            log.debug("resetting idle Redis connections failed", extra={"error": str(error)})
+        finally:
+            self._reset = None
+
+    async def aclose(self) -> None:
+        if self._reset is not None:
+            await asyncio.gather(self._reset, return_exceptions=True)
 
 
 class MissReason(Enum):
@@ -157,9 +170,15 @@ def _noop() -> None:
 
 class RedisEntitlementCache(EntitlementCache):
     """``prefix``: ``REDIS_ENVIRONMENT_PREFIX``. ``ttl_s``: seconds, negative = no expiry,
-    0 rejected. ``on_error``: counts each Redis client error. ``command_timeout_s``:
-    bound of each Redis command. ``lock_budget_s``: the shared fetch budget (seconds).
-    Every method raises ``CacheUnavailableError`` when Redis cannot be used.
+    0 rejected. ``on_error``: called once per Redis client error
+    (``sidecar_redis_client_errors_total``). ``command_timeout_s``: bound of each Redis
+    command, seconds (§3.8); the client should also carry it as its socket timeout.
+    ``lock_budget_s``: the shared fetch budget, seconds (``ENTITLEMENTS_TIMEOUT_MS`` /
+    1000). ``skip_s``: how long Redis is skipped after a failure.
+
+    Every Redis-touching method raises ``CacheUnavailableError`` when Redis cannot be
+    used (failure, timeout, or inside the skip window). ``aclose()`` before closing the
+    client: it stops the single-flight reader.
     """
 
     def __init__(
@@ -193,6 +212,7 @@ class RedisEntitlementCache(EntitlementCache):
 
     # --- trust: Redis is always trusted ---
     def fetch_token(self) -> Hashable:
+        """Unused: every Redis entry is trusted, so ``put`` ignores the token."""
         return None
 
     def set_live(self, live: bool) -> None:
@@ -347,3 +367,4 @@ class RedisEntitlementCache(EntitlementCache):
     async def aclose(self) -> None:
         """Stop the single-flight reader and give its pub/sub connection back."""
         await self._shared.aclose()
+        await self._guard.aclose()

@@ -55,9 +55,9 @@ class Guard(Protocol):
     async def run(self, what: str, command: Callable[[], Awaitable[T]]) -> T:
         """Run ``command`` within the command timeout; ``CacheUnavailableError`` on failure."""
 
-    async def failed(self, error: BaseException, *, skip: bool = True) -> None:
-        """Record a failure seen outside ``run``: counted; with ``skip``, an unavailable
-        Redis also opens the skip window."""
+    def failed(self, error: BaseException, *, skip: bool = True) -> None:
+        """Record a failure seen outside ``run``: counted, idle connections reset if Redis
+        looks unavailable, and with ``skip`` the skip window opened."""
 
 
 def _as_bytes(value: Any) -> bytes:
@@ -95,6 +95,7 @@ class ChannelListener:
         self._guard = guard
         self._conn: Any = None
         self._reader: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
         self._confirmations: dict[bytes, deque[asyncio.Future[bool]]] = {}
         self._inboxes: dict[bytes, asyncio.Future[Any]] = {}
         self._lock = asyncio.Lock()
@@ -123,7 +124,7 @@ class ChannelListener:
             raise
         if not ok:
             error = RedisConnectionError("pub/sub connection lost before the subscription")
-            await self._guard.failed(error, skip=False)
+            self._guard.failed(error, skip=False)
             raise CacheUnavailableError(str(error))
         return Subscription(self, name, inbox)
 
@@ -167,7 +168,7 @@ class ChannelListener:
         except Exception as error:
             log.warning("single-flight pub/sub connection lost",
                         extra={"error": f"{type(error).__name__}: {error}"})
-            await self._guard.failed(error, skip=False)  # commands find out for themselves
+            self._guard.failed(error, skip=False)  # commands find out for themselves
         finally:
             self._forget(conn)
             await conn.disconnect(nowait=True)
@@ -210,13 +211,16 @@ class ChannelListener:
         """Abandon a connection that failed a command; its reader closes it."""
         if self._conn is conn and self._reader is not None:
             self._reader.cancel()
+            self._closing.add(self._reader)
+            self._reader.add_done_callback(self._closing.discard)
         self._forget(conn)
 
     async def aclose(self) -> None:
-        reader = self._reader
-        if reader is not None:
+        """Stop the reader; the connection goes back to the pool, disconnected."""
+        readers = {*self._closing, *([self._reader] if self._reader is not None else [])}
+        for reader in readers:
             reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+        await asyncio.gather(*readers, return_exceptions=True)
 
 
 def _error_of(data: bytes) -> str | None:

@@ -262,3 +262,35 @@ async def test_prefixes_are_separate_environments(make_cache):
     await prod.put(sample(), None)
     assert await staging.get(ACME) is None
     assert (await prod.get(ACME)).entitlements == sample()
+
+
+async def _commands(client) -> dict[str, int]:
+    stats = await client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()
+            if name != "cmdstat_info"}
+
+
+@pytest.mark.parametrize("entitlements, mgets", [
+    (sample(ACME_R1, 5000), 2),
+    (entitlement_set(boolean("sso"), numeric("seats", 1), key=ACME_R1, timestamp=5000), 1),
+])
+async def test_a_read_costs_at_most_two_mgets_and_nothing_else(make_cache, client, entitlements, mgets):
+    cache = make_cache()
+    await cache.put(sample(ACME, 10), None)
+    await cache.put(entitlements, None)
+    before = await _commands(client)
+    assert (await cache.get(ACME_R1)).entitlements == entitlements
+    after = await _commands(client)
+    delta = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+    assert delta == {"mget": mgets}
+
+
+async def test_a_batch_write_is_one_script_call(make_cache, client):
+    cache = make_cache()
+    await cache.put(sample(), None)  # loads the script on first use
+    before = await _commands(client)
+    await cache.put(sample(timestamp=2000), None)
+    after = await _commands(client)
+    delta = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+    assert delta.pop("evalsha") == 1
+    assert set(delta) <= {"get", "set"}  # the commands the script runs inside Redis
