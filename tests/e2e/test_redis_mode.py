@@ -204,3 +204,20 @@ async def test_gap_in_the_feed_invalidates_what_sidecars_read(emulator, redis, m
         emulator.ws_refuse(False)
         await until(lambda: pcs.readiness() is None)
         assert pcs._invalidate.invalidations >= 2
+
+
+async def test_read_only_redis_still_answers_and_counts_write_errors(emulator, redis, monkeypatch):
+    emulator.set_customer("acme", [api_calls()])
+    async with sidecar(monkeypatch, redis_env(emulator, redis)) as (app, client):
+        direct = redis_client(redis)
+        await direct.execute_command("REPLICAOF", "127.0.0.1", "1")  # a replica: READONLY writes
+        try:
+            errors = metric(app, "sidecar_redis_client_errors_total")
+            r = await timed(client, check("newco-ro"))
+            assert r.is_fallback is False or r.has_access  # answered (CustomerNotFound or live)
+            r = await timed(client, check())
+            assert not r.is_fallback and r.entitlement.usage_limit == 100
+            assert metric(app, "sidecar_redis_client_errors_total") > errors
+        finally:
+            await direct.execute_command("REPLICAOF", "NO", "ONE")
+            await close_client(direct)
