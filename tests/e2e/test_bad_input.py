@@ -135,3 +135,16 @@ async def test_long_dimension_text_is_rejected(emulator, ready):
             dimensions={"k": pb.EventDimensionValue(string_value="x" * 10_001)}))
     assert status_name(raised.value) == "INVALID_ARGUMENT"
     assert "dimensions['k'] must be at most 10000 characters" in status_message(raised.value)
+
+
+async def test_messages_over_the_inbound_limit_are_refused(ready):
+    import grpc
+
+    app, client = ready
+    huge = pb.ReportUsageRequest(customer_id="acme", feature_id="x" * (17 * 1024 * 1024), value=1)
+    options = [("grpc.max_send_message_length", 64 * 1024 * 1024)]
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}", options=options) as channel:
+        raw = channel.unary_unary("/stigg.sidecar.v1.SidecarService/ReportUsage")
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await raw(huge.SerializeToString(), timeout=10)
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

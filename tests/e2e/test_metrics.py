@@ -8,11 +8,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from stigg_emulator import feature
 
 from sidecarpb.v1 import sidecar_pb2 as pb
+from support.sidecar import API_KEY
 
 
 async def scrape(app) -> dict[tuple[str, tuple], float]:
     async with httpx.AsyncClient() as http:
         text = (await http.get(f"http://127.0.0.1:{app.http_port}/metrics")).text
+    assert API_KEY not in text
     samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
