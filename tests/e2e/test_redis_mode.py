@@ -221,3 +221,43 @@ async def test_read_only_redis_still_answers_and_counts_write_errors(emulator, r
         finally:
             await direct.execute_command("REPLICAOF", "NO", "ONE")
             await close_client(direct)
+
+
+@pytest.mark.parametrize("env,text", [
+    ({}, "REDIS_ENVIRONMENT_PREFIX: required"),
+    ({"REDIS_ENVIRONMENT_PREFIX": "p", "SERVER_API_KEY": ""}, "SERVER_API_KEY: required"),
+    ({"REDIS_ENVIRONMENT_PREFIX": "p", "KEYS_TTL_IN_SECS": "0"}, "KEYS_TTL_IN_SECS: 0 is not allowed"),
+    ({"REDIS_ENVIRONMENT_PREFIX": "p", "CACHE_UPDATE_POLICY": "sometimes"}, "CACHE_UPDATE_POLICY: expected one of"),
+])
+def test_persistent_cache_rejects_invalid_configuration(env, text):
+    import os
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "KEYS_"))}
+    full = base | {"SERVER_API_KEY": "secret-key-1"} | env
+    done = subprocess.run([sys.executable, "-c", "from bootstrap.__main__ import persistent_cache_main as m; raise SystemExit(m())"],
+                          env=full, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and f"invalid configuration: {text}" in done.stderr
+    assert "secret-key-1" not in done.stderr
+
+
+async def test_persistent_cache_readiness_tells_the_truth(emulator, redis, monkeypatch):
+    env = redis_env(emulator, redis)
+    emulator.ws_refuse(True)
+    async with persistent_cache(monkeypatch, env) as pcs:
+        import httpx
+
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{pcs.http_port}") as http:
+            await until(lambda: pcs.readiness() is not None and pcs.readiness() != "starting")
+            r = await http.get("/readyz")
+            assert r.status_code == 503 and r.json()["reason"] in ("websocket not connected", "redis unavailable")
+            emulator.ws_refuse(False)
+            await until(lambda: pcs.readiness() is None)
+            assert (await http.get("/readyz")).status_code == 200
+            redis.kill()
+            await until(lambda: pcs.readiness() == "redis unavailable", timeout=5)
+            assert (await http.get("/readyz")).json()["reason"] == "redis unavailable"
+            metrics = (await http.get("/metrics")).text
+            assert "persistent_cache_websocket_connected 1.0" in metrics
+            assert "persistent_cache_invalidations_total" in metrics

@@ -50,7 +50,7 @@ _LOST = object()
 
 
 class Guard(Protocol):
-    """Bounded Redis calls (see ``redis_cache.RedisGuard``)."""
+    """Bounded Redis calls (see ``redis_guard.RedisGuard``)."""
 
     async def run(self, what: str, command: Callable[[], Awaitable[T]]) -> T:
         """Run ``command`` within the command timeout; ``CacheUnavailableError`` on failure."""

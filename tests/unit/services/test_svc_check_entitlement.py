@@ -181,9 +181,11 @@ async def test_1000_concurrent_typed_checks_share_one_fetch(typed, source, telem
     gate = source.hold()
     checks = [asyncio.ensure_future(typed.execute(K.METERED, ACME, FeatureQuery("api-calls", 1),
                                                   None)) for _ in range(1000)]
-    for _ in range(200_000):  # until every check has joined the shared fetch
+    for _ in range(200_000):  # until every check has missed...
         if telemetry.cache_misses == 1000:
             break
+        await asyncio.sleep(0)
+    for _ in range(20):  # ...and its wait on the shared fetch has started
         await asyncio.sleep(0)
     gate.set()
     answers = await asyncio.gather(*checks)

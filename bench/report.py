@@ -1,0 +1,197 @@
+"""Ratios, targets, and the JSON / Markdown outputs of a run."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from bench.load import Measurement
+
+MIB = 1 << 20
+HIT_SCENARIOS = ("hit_memory_metered", "hit_memory_boolean")
+STIGG_PER_VCPU = 1200
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b else None
+
+
+def ratios(floor: Measurement, sidecar: Measurement) -> dict[str, float | None]:
+    """sidecar / floor, from the same run."""
+    return {
+        "throughput": _ratio(sidecar.rps, floor.rps),
+        "p50": _ratio(sidecar.p50_us, floor.p50_us),
+        "p99": _ratio(sidecar.p99_us, floor.p99_us),
+        "p999": _ratio(sidecar.p999_us, floor.p999_us),
+        "cpu_per_call": _ratio(sidecar.cpu_us_per_call, floor.cpu_us_per_call),
+    }
+
+
+def _runs(results: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    for scenario in results.get("scenarios", []):
+        if scenario["name"] == name:
+            return scenario["runs"]
+    return []
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each with the measured figure and PASS/FAIL (never raised)."""
+    rows: list[dict[str, Any]] = []
+    for name in HIT_SCENARIOS:
+        for run in _runs(results, name):
+            c = run["concurrency"]
+            if c not in (8, 64):
+                continue
+            r = run["ratios"]
+            rows.append({"target": f"{name} c={c}: throughput ≥ 0.9× floor",
+                         "measured": r["throughput"],
+                         "verdict": _verdict(None if r["throughput"] is None else r["throughput"] >= 0.9)})
+            rows.append({"target": f"{name} c={c}: p99 ≤ 1.3× floor",
+                         "measured": r["p99"],
+                         "verdict": _verdict(None if r["p99"] is None else r["p99"] <= 1.3)})
+    flight = results.get("single_flight")
+    if flight:
+        rows.append({"target": f"{flight['calls']} concurrent checks, one customer → 1 upstream fetch",
+                     "measured": flight["upstream_fetches"],
+                     "verdict": _verdict(flight["upstream_fetches"] == 1 and flight["errors"] == 0)})
+    memory = results.get("memory")
+    if memory:
+        rows.append({"target": "RSS ≤ 2× serialized size (upstream JSON)",
+                     "measured": memory["rss_over_json"],
+                     "verdict": _verdict(memory["rss_over_json"] <= 2)})
+        rows.append({"target": "RSS ≤ 2× serialized size (gRPC GetEntitlementsStateV2 bytes)",
+                     "measured": memory["rss_over_protobuf"],
+                     "verdict": _verdict(memory["rss_over_protobuf"] <= 2)})
+        for bound in memory.get("bounds", []):
+            g = bound["growth_over_bound"]
+            rows.append({"target": f"CACHE_MAX_SIZE_BYTES holds real footprint ±20% "
+                                   f"(OVERHEAD_FACTOR {bound['overhead_factor']}, {bound['label']})",
+                         "measured": g, "verdict": _verdict(0.8 <= g <= 1.2)})
+    hits = [run for run in _runs(results, "hit_memory_metered")]
+    if hits:
+        best = max(hits, key=lambda run: run["concurrency"])
+        per_core = best["sidecar"]["per_core_rps"]
+        rows.append({"target": f"per core ≥ 3× {STIGG_PER_VCPU} checks/s "
+                               f"(hit, c={best['concurrency']}, 1e6 / server CPU µs per call)",
+                     "measured": per_core, "verdict": _verdict(per_core >= 3 * STIGG_PER_VCPU)})
+    return rows
+
+
+def _us(value: float) -> str:
+    return f"{value / 1000:.2f}" if value >= 1000 else f"{value / 1000:.3f}"
+
+
+def _lat(m: dict[str, Any]) -> str:
+    return f"{_us(m['p50_us'])} / {_us(m['p99_us'])} / {_us(m['p999_us'])}"
+
+
+def _x(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    machine = results.get("machine", {})
+    cfg = results.get("config", {})
+    lines = [
+        f"### Benchmark run {machine.get('date_utc', '')}",
+        "",
+        f"Machine: {machine.get('nproc')} vCPU ({_cpu_model(machine)}), kernel "
+        f"{machine.get('kernel')}, Python {machine.get('python')}, grpcio {machine.get('grpcio')}. "
+        f"Load generator: {cfg.get('generator')} ({machine.get('h2load') or 'Python clients'}). "
+        f"Warm-up {cfg.get('warmup_s')} s, measured {cfg.get('measure_s')} s per cell"
+        f"{' — SMOKE RUN, numbers meaningless' if cfg.get('smoke') else ''}.",
+        "",
+        "Latency columns are p50 / p99 / p99.9 in ms. Ratios are sidecar ÷ floor from this run. "
+        "CPU is the server process's utime+stime per call; per-core = 1e6 ÷ CPU µs.",
+        "",
+        "| scenario | conc | floor calls/s | sidecar calls/s | throughput ratio | floor latency ms "
+        "| sidecar latency ms | p99 ratio | floor CPU µs/call | sidecar CPU µs/call | CPU ratio "
+        "| sidecar per-core calls/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for scenario in results.get("scenarios", []):
+        for run in scenario["runs"]:
+            f, s, r = run["floor"], run["sidecar"], run["ratios"]
+            lines.append(
+                f"| {scenario['name']} | {run['concurrency']} | {f['rps']:.0f} | {s['rps']:.0f} "
+                f"| {_x(r['throughput'])} | {_lat(f)} | {_lat(s)} | {_x(r['p99'])} "
+                f"| {f['cpu_us_per_call']:.0f} | {s['cpu_us_per_call']:.0f} "
+                f"| {_x(r['cpu_per_call'])} | {s['per_core_rps']:.0f} |")
+    for name, reason in results.get("skipped", {}).items():
+        lines.append(f"| {name} | – | skipped: {reason} | | | | | | | | | |")
+    extra = []
+    for scenario in results.get("scenarios", []):
+        for run in scenario["runs"]:
+            if "upstream_per_call" in run:
+                extra.append(f"- {scenario['name']} c={run['concurrency']}: "
+                             f"{run['upstream_per_call']} upstream requests per sidecar call "
+                             f"({run['upstream']['total']} for "
+                             f"{run['sidecar_counters']['calls_ok']:.0f} calls, warm-up included)")
+            bad = run["sidecar_counters"]["calls_not_ok"] + run["sidecar"]["failed"]
+            if bad or run["sidecar_counters"]["fallbacks"]:
+                extra.append(f"- {scenario['name']} c={run['concurrency']}: {bad:.0f} failed "
+                             f"calls, {run['sidecar_counters']['fallbacks']:.0f} fallback answers")
+    if extra:
+        lines += ["", *extra]
+    flight = results.get("single_flight")
+    if flight:
+        lines += ["", f"Single flight: {flight['calls']} concurrent GetMeteredEntitlement calls "
+                      f"for one never-read customer (WS off, Edge slowed to "
+                      f"{flight['upstream_delay_ms']} ms) → **{flight['upstream_fetches']} "
+                      f"upstream fetch(es)**; {flight['ok']} answered ({flight['fallback']} "
+                      f"fallback, {flight['errors']} errors) in {flight['wall_s']} s."]
+    memory = results.get("memory")
+    if memory:
+        fill = memory["fill"]
+        ser = memory["serialized"]
+        lines += [
+            "", f"Memory: {memory['customers']:,} customers × {memory['entitlements_per_customer']} "
+                f"entitlements in one sidecar (filled over its real-time feed in {fill['fill_s']} s).",
+            "",
+            "| figure | value |",
+            "|---|---:|",
+            f"| sidecar RSS before / after fill | {fill['rss_baseline_bytes'] / MIB:.0f} / "
+            f"{fill['rss_bytes'] / MIB:.0f} MiB |",
+            f"| RSS growth per entry | {memory['rss_growth_per_entry_bytes']:,} B |",
+            f"| serialized: upstream JSON (entitlementsState) | {ser['upstream_json_bytes'] / MIB:.0f} MiB |",
+            f"| serialized: gRPC GetEntitlementsStateV2 responses | {ser['grpc_state_v2_bytes'] / MIB:.0f} MiB |",
+            f"| RSS ÷ JSON (growth ÷ JSON) | {memory['rss_over_json']} ({memory['growth_over_json']}) |",
+            f"| RSS ÷ protobuf (growth ÷ protobuf) | {memory['rss_over_protobuf']} ({memory['growth_over_protobuf']}) |",
+            f"| cache estimate (sidecar_cache_size_bytes) | {fill['estimate_bytes'] / MIB:.0f} MiB "
+            f"= {memory['estimate_over_growth']}× real growth |",
+            f"| estimate_json_bytes / estimate_entry_bytes per entry | "
+            f"{memory['estimate_json_bytes_per_entry']:,} / {memory['estimate_entry_bytes_per_entry']:,} B |",
+            f"| OVERHEAD_FACTOR current → calibrated (growth ÷ estimate_json_bytes) | "
+            f"{memory['overhead_factor_current']} → **{memory['overhead_factor_calibrated']}** |",
+        ]
+        for bound in memory.get("bounds", []):
+            lines.append(
+                f"| CACHE_MAX_SIZE_BYTES={bound['bound_bytes'] / MIB:.0f} MiB, factor "
+                f"{bound['overhead_factor']} ({bound['label']}): {bound['customers_pushed']:,} pushed, "
+                f"{bound['entries']:,} kept, {bound['evictions']:,} evicted | RSS growth "
+                f"{bound['rss_growth_bytes'] / MIB:.0f} MiB = {bound['growth_over_bound']}× bound |")
+    rows = results.get("targets", [])
+    if rows:
+        lines += ["", "| target | measured | verdict |", "|---|---:|---|"]
+        lines += [f"| {row['target']} | {row['measured']} | {row['verdict']} |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _cpu_model(machine: dict[str, Any]) -> str:
+    for line in (machine.get("lscpu") or "").splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def write(results: dict[str, Any], run_dir: Path, results_dir: Path) -> None:
+    """results.json and results.md in the run's directory, copied to latest.*."""
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (run_dir / "results.md").write_text(markdown(results))
+    for name in ("results.json", "results.md"):
+        shutil.copyfile(run_dir / name, results_dir / name.replace("results", "latest"))
