@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 from pathlib import Path
 
 from adapters.inbound.grpc.server import GrpcServer
 from adapters.inbound.http.health_app import HttpServer, build_app
 from adapters.outbound.memory_cache import MemoryEntitlementCache
 from bootstrap.containers import SidecarContainer, build_sidecar_container
+from bootstrap.lifecycle import resolve, run_until_signalled
 from bootstrap.settings import SidecarSettings
 from domain.model.budget import Budget
 from domain.model.fallback import FallbackTable
@@ -63,9 +62,9 @@ class SidecarApp:
                                     "offline": s.offline, "realtime": s.realtime_enabled,
                                     "snapshot": s.entitlements_snapshot_file})
         await self.container.init_resources()
-        servicer = await _resolve(self.container.servicer())
-        telemetry = await _resolve(self.container.telemetry())
-        self._cache = cache = await _resolve(self.container.cache())
+        servicer = await resolve(self.container.servicer())
+        telemetry = await resolve(self.container.telemetry())
+        self._cache = cache = await resolve(self.container.cache())
         if isinstance(cache, MemoryEntitlementCache):
             telemetry.watch_cache(lambda: cache.size_bytes, lambda: len(cache), lambda: cache.evictions)
         tls = None
@@ -87,9 +86,9 @@ class SidecarApp:
         if not s.offline:
             self._spawn(self._check_key())
         if s.realtime_enabled:
-            self._realtime = await _resolve(self.container.realtime())
+            self._realtime = await resolve(self.container.realtime())
             telemetry.watch_realtime(lambda: self._realtime.status()["lastMessageAgeSeconds"])
-            follow = await _resolve(self.container.follow_realtime())
+            follow = await resolve(self.container.follow_realtime())
             self._spawn(follow.execute())
         log.info("Sidecar is ready", extra={"grpc_port": self.grpc_port,
                                              "http_port": self.http_port})
@@ -101,9 +100,9 @@ class SidecarApp:
 
     async def _check_key(self) -> None:
         """One cheap query to validate the key; failures are logged, never fatal (§4)."""
-        telemetry = await _resolve(self.container.telemetry())
-        clock = await _resolve(self.container.clock())
-        key_check = await _resolve(self.container.key_check())
+        telemetry = await resolve(self.container.telemetry())
+        clock = await resolve(self.container.clock())
+        key_check = await resolve(self.container.key_check())
         budget = Budget.starting(clock.monotonic(), self.settings.api_timeout_ms / 1000)
         try:
             await key_check.check(budget)
@@ -139,28 +138,4 @@ class SidecarApp:
 
     async def run_until_signalled(self) -> None:
         """Start, serve until SIGTERM/SIGINT, then stop; a second signal exits at once."""
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-
-        def on_signal() -> None:
-            if stopping.is_set():
-                log.warning("second signal: exiting now")
-                os._exit(1)
-            stopping.set()
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, on_signal)
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()  # release whatever did start (e.g. the gRPC port)
-            raise
-        await stopping.wait()
-        await self.stop()
-
-
-async def _resolve(value):
-    """Providers downstream of an async resource return awaitables (design.md §6 item 7)."""
-    if asyncio.isfuture(value) or asyncio.iscoroutine(value):
-        return await value
-    return value
+        await run_until_signalled(self.start, self.stop)

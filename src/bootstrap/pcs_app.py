@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 
 from adapters.inbound.http.health_app import HttpServer, build_app
 from bootstrap.pcs_containers import build_persistent_cache_container
+from bootstrap.lifecycle import resolve, run_until_signalled
 from bootstrap.settings import PersistentCacheSettings
 from domain.model.realtime import RealtimeEvent
 from domain.services.follow_realtime_updates import FollowRealtimeUpdates
@@ -50,12 +49,12 @@ class PersistentCacheApp:
 
     async def start(self) -> None:
         c = self.container
-        self._redis = await _resolve(c.redis_client())
-        self._cache = await _resolve(c.cache())
-        self._invalidate = await _resolve(c.invalidate())
-        self._realtime = await _resolve(c.realtime())
-        self._telemetry = await _resolve(c.telemetry())
-        keep = await _resolve(c.keep_current())
+        self._redis = await resolve(c.redis_client())
+        self._cache = await resolve(c.cache())
+        self._invalidate = await resolve(c.invalidate())
+        self._realtime = await resolve(c.realtime())
+        self._telemetry = await resolve(c.telemetry())
+        keep = await resolve(c.keep_current())
         self._keep = keep
         self._http = HttpServer(build_app(self.readiness, self._telemetry.registry, self._details),
                                 self.settings.bind_address, self.settings.http_port)
@@ -113,26 +112,5 @@ class PersistentCacheApp:
         log.info("stopped")
 
     async def run_until_signalled(self) -> None:
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-
-        def on_signal() -> None:
-            if stopping.is_set():
-                os._exit(1)
-            stopping.set()
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, on_signal)
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        await stopping.wait()
-        await self.stop()
-
-
-async def _resolve(value):
-    if asyncio.isfuture(value) or asyncio.iscoroutine(value):
-        return await value
-    return value
+        """Start, serve until SIGTERM/SIGINT, then stop; a second signal exits at once."""
+        await run_until_signalled(self.start, self.stop)

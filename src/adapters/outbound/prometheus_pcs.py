@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from ports.telemetry import Telemetry
+from ports.telemetry import NullTelemetry
 
 
-class PersistentCacheTelemetry(Telemetry):
-    """Implements the Telemetry port for the shared real-time adapter; read-path methods
-    are no-ops because this process answers no checks."""
+class PersistentCacheTelemetry(NullTelemetry):
+    """The Telemetry port for the shared real-time adapter; the read-path methods stay
+    no-ops (inherited) because this process answers no checks."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
@@ -32,18 +32,3 @@ class PersistentCacheTelemetry(Telemetry):
     def upstream_error(self, *, auth: bool) -> None:
         if auth:
             self.invalid_api_key_errors.inc()
-
-    def cache_hit(self) -> None:
-        pass
-
-    def cache_miss(self) -> None:
-        pass
-
-    def last_known_good(self) -> None:
-        pass
-
-    def fallback(self, rpc: str, reason: str) -> None:
-        pass
-
-    def invalid_request(self, field: str) -> None:
-        pass
