@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 
 from bootstrap.logs import configure_logging
@@ -29,6 +30,10 @@ def sidecar_main() -> int:
     log = logging.getLogger("sidecar")
     for warning in warnings:
         log.warning(warning)
+    if settings.workers > 1 and not os.environ.get("WORKERS_CHILD"):
+        from bootstrap.workers import supervise
+
+        return supervise(settings.workers)
     from bootstrap.app import SidecarApp  # after logging: importing grpc may log
 
     app = SidecarApp(settings, fallbacks)

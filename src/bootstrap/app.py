@@ -70,13 +70,14 @@ class SidecarApp:
         tls = None
         if s.tls_cert_file and s.tls_key_file:
             tls = (Path(s.tls_key_file).read_bytes(), Path(s.tls_cert_file).read_bytes())
-        self._grpc = GrpcServer(servicer, s.bind_address, s.port, tls)
+        shared = s.workers > 1
+        self._grpc = GrpcServer(servicer, s.bind_address, s.port, tls, reuse_port=shared)
         self.grpc_port = self._grpc.port
         log.info("starting", extra={"phase": "grpc", "port": self.grpc_port, "tls": tls is not None})
         await self._grpc.start()
         self._http = HttpServer(
             build_app(self.readiness, telemetry.registry, self._details), s.bind_address,
-            s.http_port,
+            s.http_port, reuse_port=shared,
         )
         await self._http.start()
         self.http_port = self._http.port

@@ -10,7 +10,8 @@ import uuid
 from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
 
-from adapters.inbound.grpc.servicer import SidecarServicer, UseCases
+from adapters.inbound.grpc.servicer import SidecarServicer
+from adapters.inbound.use_cases import UseCases
 from adapters.outbound.memory_cache import MemoryEntitlementCache
 from adapters.outbound.offline import (
     OfflineEntitlementSource,

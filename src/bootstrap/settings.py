@@ -120,7 +120,7 @@ class _EnvSettings(BaseSettings):
     @field_validator(
         "cache_max_size_bytes", "entitlements_timeout_ms", "api_timeout_ms", "shutdown_grace_ms",
         "ws_ping_interval_ms", "ws_dead_after_ms", "ws_backoff_initial_ms", "ws_backoff_max_ms", "ws_auth_retry_ms",
-        "ws_max_message_bytes", mode="before", check_fields=False,
+        "ws_max_message_bytes", "workers", mode="before", check_fields=False,
     )
     @classmethod
     def _positive(cls, value: Any) -> int | None:
@@ -174,6 +174,9 @@ class SidecarSettings(_EnvSettings):
     #: How long in-flight RPCs may finish after SIGTERM, in ms (ours; the reference's 10 s).
     shutdown_grace_ms: int = 10_000
     offline: bool = False
+    #: Worker processes sharing PORT and HTTP_PORT through SO_REUSEPORT, each with its own
+    #: cache and real-time subscription (ours; issue: multi-core). 1 = a single process.
+    workers: int = 1
     #: With OFFLINE=true: a JSON snapshot of entitlement states served with no network (ours).
     entitlements_snapshot_file: str | None = None
 
@@ -242,6 +245,8 @@ def _cross_checks(settings: SidecarSettings) -> list[str]:
             load_snapshot(Path(snapshot))
         except ValueError as error:
             lines.append(f"invalid configuration: ENTITLEMENTS_SNAPSHOT_FILE: {error}")
+    if settings.workers > 1 and (settings.port == 0 or settings.http_port == 0):
+        lines.append("invalid configuration: WORKERS: needs fixed PORT and HTTP_PORT (not 0) to share them")
     if settings.port == settings.http_port and settings.port != 0:
         lines.append("invalid configuration: HTTP_PORT: must differ from PORT")
     return lines

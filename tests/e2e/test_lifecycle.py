@@ -171,3 +171,43 @@ def test_bind_failure_exits_1_with_one_clear_line():
     assert done.returncode == 1
     assert "could not start:" in done.stderr and "address already in use" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_workers_share_the_ports_and_stop_together(emulator):
+    import socket as sockets
+
+    def free() -> int:
+        with sockets.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return probe.getsockname()[1]
+
+    emulator.set_customer("acme", [feature("sso")])
+    grpc_port, http_port = free(), free()
+    env = sidecar_env(**base_env(emulator.base_url)) | {"WORKERS": "2", "PORT": str(grpc_port),
+                                                        "HTTP_PORT": str(http_port)}
+    child = subprocess.Popen([sys.executable, "-m", "bootstrap"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        loop = asyncio.get_running_loop()
+        ready = 0
+        while ready < 2:
+            line = await loop.run_in_executor(None, child.stdout.readline)
+            assert line, "supervisor exited"
+            ready += '"Sidecar is ready"' in line
+        emulator.reset_counters()
+        for _ in range(12):  # separate connections land on both workers
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+                stub = __import__("sidecarpb.v1.sidecar_pb2_grpc", fromlist=["x"]).SidecarServiceStub(channel)
+                r = await stub.GetBooleanEntitlement(pb.GetBooleanEntitlementRequest(
+                    customer_id="acme", feature_id="sso"), timeout=5)
+                assert r.has_access
+            async with httpx.AsyncClient() as http:
+                assert (await http.get(f"http://127.0.0.1:{http_port}/readyz")).status_code == 200
+        instances = {r.headers.get("x-sdk-instance-id") for r in emulator.requests if r.kind == "edge"}
+        assert len(instances) == 2  # both workers served checks
+        child.send_signal(signal.SIGTERM)
+        code = await loop.run_in_executor(None, child.wait, 20)
+        assert code == 0
+    finally:
+        if child.poll() is None:
+            child.kill()

@@ -59,12 +59,16 @@ class GrpcServer:
         host: str,
         port: int,
         tls: tuple[bytes, bytes] | None = None,
+        *,
+        reuse_port: bool = False,
     ) -> None:
-        """``tls`` is ``(private key PEM, certificate chain PEM)``; ``None`` is plaintext h2c."""
+        """``tls`` is ``(private key PEM, certificate chain PEM)``; ``None`` is plaintext h2c.
+        ``reuse_port`` lets several worker processes share the port (SO_REUSEPORT); off,
+        a second process on the same port fails to start instead of splitting traffic."""
         self._server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", 1 if reuse_port else 0),
             ]
         )
         self._server.add_generic_rpc_handlers((sidecar_handlers(servicer),))

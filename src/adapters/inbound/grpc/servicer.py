@@ -13,14 +13,9 @@ from google.protobuf import empty_pb2
 from adapters.inbound.grpc import mapping
 from adapters.inbound.grpc.drain import DrainGate
 from adapters.inbound.grpc.errors import GENERIC_INTERNAL_MESSAGE, status_for
+from adapters.inbound.use_cases import UseCases
 from domain.model.budget import Budget
 from domain.model.kinds import FeatureKind
-from domain.services.check_entitlement import CheckEntitlement, CheckTypedEntitlement
-from domain.services.check_entitlement_v2 import CheckEntitlementV2
-from domain.services.get_entitlements_state import GetEntitlementsState
-from domain.services.reload_entitlements import ReloadEntitlements
-from domain.services.report_events import ReportEvents
-from domain.services.report_usage import ReportUsage
 from ports.clock import Clock
 from sidecarpb.v1 import sidecar_pb2 as pb
 from sidecarpb.v1 import sidecar_pb2_grpc
@@ -29,19 +24,6 @@ log = logging.getLogger("sidecar.grpc")
 
 #: Margin kept from the caller's deadline so a fallback answer still reaches it (s).
 DEADLINE_MARGIN_S = 0.020
-
-
-@dataclass(frozen=True, slots=True)
-class UseCases:
-    """Everything the servicer calls; built by bootstrap."""
-
-    typed: CheckTypedEntitlement
-    generic: CheckEntitlement
-    v2: CheckEntitlementV2
-    state: GetEntitlementsState
-    reload: ReloadEntitlements
-    usage: ReportUsage
-    events: ReportEvents
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,15 +40,17 @@ def build_app(
 class HttpServer:
     """Runs the app on ``host:port``; ``port`` is the bound port after ``start``."""
 
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
+    def __init__(self, app: web.Application, host: str, port: int, *, reuse_port: bool = False) -> None:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         self._host = host
         self._requested_port = port
         self.port = port
+        self._reuse_port = reuse_port
 
     async def start(self) -> None:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._requested_port)
+        site = web.TCPSite(self._runner, self._host, self._requested_port,
+                           reuse_port=self._reuse_port or None)
         await site.start()
         addresses = self._runner.addresses
         if addresses:
