@@ -12,6 +12,7 @@ from pathlib import Path
 
 from adapters.inbound.grpc.server import GrpcServer
 from adapters.inbound.http.health_app import HttpServer, build_app
+from adapters.inbound.http.json_fields import MAX_BODY_BYTES
 from adapters.outbound.memory_cache import MemoryEntitlementCache
 from bootstrap.containers import SidecarContainer, build_sidecar_container
 from bootstrap.lifecycle import resolve, run_until_signalled
@@ -75,13 +76,19 @@ class SidecarApp:
         self.grpc_port = self._grpc.port
         log.info("starting", extra={"phase": "grpc", "port": self.grpc_port, "tls": tls is not None})
         await self._grpc.start()
+        api_routes = []
+        if s.http_api_enabled:
+            api = await resolve(self.container.http_api())
+            api_routes = api.routes(lambda: self._state is None)
         self._http = HttpServer(
-            build_app(self.readiness, telemetry.registry, self._details), s.bind_address,
+            build_app(self.readiness, telemetry.registry, self._details, api_routes,
+                      client_max_size=MAX_BODY_BYTES), s.bind_address,
             s.http_port, reuse_port=shared,
         )
         await self._http.start()
         self.http_port = self._http.port
-        log.info("starting", extra={"phase": "http", "port": self.http_port})
+        log.info("starting", extra={"phase": "http", "port": self.http_port,
+                                    "http_api": s.http_api_enabled})
         self._state = None
         await self._grpc.set_serving(True)
         if not s.offline:

@@ -11,6 +11,7 @@ from dependency_injector import containers, providers
 from prometheus_client import CollectorRegistry
 
 from adapters.inbound.grpc.servicer import SidecarServicer
+from adapters.inbound.http.api_app import HttpApi
 from adapters.inbound.use_cases import UseCases
 from adapters.outbound.memory_cache import MemoryEntitlementCache
 from adapters.outbound.offline import (
@@ -157,6 +158,11 @@ class SidecarContainer(containers.DeclarativeContainer):
     )
     servicer = providers.Singleton(
         SidecarServicer, use_cases=use_cases, clock=clock,
+        on_rpc=providers.Callable(lambda t: t.observe_rpc, telemetry),
+    )
+    #: The HTTP/JSON API (HTTP_API_ENABLED): the same use cases behind another transport.
+    http_api = providers.Singleton(
+        HttpApi, use_cases=use_cases, clock=clock,
         on_rpc=providers.Callable(lambda t: t.observe_rpc, telemetry),
     )
     apply_realtime = providers.Singleton(ApplyRealtimeUpdate, cache)

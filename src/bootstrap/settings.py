@@ -83,7 +83,8 @@ class _EnvSettings(BaseSettings):
             }
         return data
 
-    _bools = field_validator("edge_enabled", "ws_enabled", "redis_tls", "offline", mode="before", check_fields=False)(
+    _bools = field_validator("edge_enabled", "ws_enabled", "redis_tls", "offline", "http_api_enabled",
+                             mode="before", check_fields=False)(
         lambda v: parse_bool(v)
     )
 
@@ -163,6 +164,8 @@ class SidecarSettings(_EnvSettings):
     entitlements_fallback: str | None = None
     port: int = 8443
     http_port: int = 8080
+    #: The HTTP/JSON API on HTTP_PORT next to the probes (ours; docs/http-api.md).
+    http_api_enabled: bool = False
     #: Address both listeners bind (ours; 0.0.0.0 for a pod, 127.0.0.1 for a laptop).
     bind_address: str = "0.0.0.0"
     #: Optional TLS on the gRPC port (ours, for the standalone deployment): PEM files.

@@ -62,8 +62,8 @@ async def test_caller_deadline_shortens_the_budget(emulator, start_sidecar):
     async with start_sidecar() as (app, client):  # ENTITLEMENTS_TIMEOUT_MS = 10 s
         emulator.set_fault("slow", delay_ms=5000)
         started = time.monotonic()
-        r = await client.call("GetMeteredEntitlement", check("newco"), timeout=0.4)
-        assert time.monotonic() - started < 0.4
+        r = await client.call("GetMeteredEntitlement", check("newco"), timeout=1.0)
+        assert time.monotonic() - started < 1.0  # well before the 10 s budget and the 5 s upstream
         assert r.is_fallback
 
 

@@ -1,7 +1,8 @@
-"""HTTP on ``HTTP_PORT``: ``/livez``, ``/readyz`` and ``/metrics`` (configuration.md §4)."""
+"""HTTP on ``HTTP_PORT``: ``/livez``, ``/readyz``, ``/metrics`` (configuration.md §4), and
+the HTTP/JSON API when enabled (api_app.py)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -16,7 +17,14 @@ def build_app(
     readiness: ReadinessProbe,
     registry: CollectorRegistry,
     details: ReadinessDetails = dict,
+    api_routes: Iterable[web.AbstractRouteDef] = (),
+    client_max_size: int = 1024**2,
 ) -> web.Application:
+    """The probes, plus ``api_routes`` (the HTTP/JSON API when ``HTTP_API_ENABLED``).
+
+    ``client_max_size`` is the largest request body accepted, in bytes.
+    """
+
     async def livez(_: web.Request) -> web.Response:
         return web.json_response({"status": "UP"})
 
@@ -30,10 +38,11 @@ def build_app(
         body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    app = web.Application()
+    app = web.Application(client_max_size=client_max_size)
     app.router.add_get("/livez", livez)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_routes(api_routes)
     return app
 
 
