@@ -24,6 +24,21 @@ def _encoded_size(event: Event) -> int:
     return len(json.dumps(body, ensure_ascii=False).encode())
 
 
+def validate_events(events: Sequence[Event]) -> None:
+    """Check every event before any is sent or queued (any number of events is fine:
+    senders chunk). Raises ``InvalidRequestError`` naming the first bad field, e.g.
+    ``events[3].idempotency_key``."""
+    for index, event in enumerate(events):
+        prefix = f"events[{index}]."
+        require_id(f"{prefix}event_name", event.event_name)
+        require_id(f"{prefix}customer_id", event.key.customer_id)
+        require_id(f"{prefix}resource_id", event.key.resource_id, required=False)
+        require_id(f"{prefix}idempotency_key", event.idempotency_key)
+        check_dimensions(f"{prefix}dimensions", event.dimensions, max_text=None)
+        if _encoded_size(event) > MAX_EVENT_BYTES:
+            raise InvalidRequestError(prefix.rstrip("."), "is larger than 1 MB encoded")
+
+
 class ReportEvents:
     """Events have no cache side effects; upstream deduplicates the caller's keys, so a
     resend after a partial failure is safe."""
@@ -35,15 +50,7 @@ class ReportEvents:
     async def execute(self, events: Sequence[Event], deadline: Budget | None) -> None:
         """Raises ``InvalidRequestError`` (nothing sent), ``UpstreamError`` or
         ``PartialWriteError``."""
-        for index, event in enumerate(events):
-            prefix = f"events[{index}]."
-            require_id(f"{prefix}event_name", event.event_name)
-            require_id(f"{prefix}customer_id", event.key.customer_id)
-            require_id(f"{prefix}resource_id", event.key.resource_id, required=False)
-            require_id(f"{prefix}idempotency_key", event.idempotency_key)
-            check_dimensions(f"{prefix}dimensions", event.dimensions, max_text=None)
-            if _encoded_size(event) > MAX_EVENT_BYTES:
-                raise InvalidRequestError(prefix.rstrip("."), "is larger than 1 MB encoded")
+        validate_events(events)
         sent = 0
         for chunk in chunks(list(events), MAX_EVENTS_PER_MUTATION):
             try:
