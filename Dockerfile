@@ -12,11 +12,13 @@ RUN python -m venv /opt/venv \
 
 FROM python:3.11-slim
 RUN groupadd --system --gid 10001 sidecar \
- && useradd --system --uid 10001 --gid sidecar --no-create-home --shell /usr/sbin/nologin sidecar
+ && useradd --system --uid 10001 --gid sidecar --no-create-home --shell /usr/sbin/nologin sidecar \
+ && mkdir -p /var/lib/stigg-sidecar/outbox && chown -R 10001:10001 /var/lib/stigg-sidecar
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PORT=8443 \
+    OUTBOX_DIR=/var/lib/stigg-sidecar/outbox \
     HTTP_PORT=8080
 USER 10001:10001
 EXPOSE 8443 8080

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test proto lint clean
+.PHONY: demo test proto lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test: $(STAMP)
 ## Regenerate src/sidecarpb from proto/ (the one regeneration command).
 proto: $(STAMP)
 	PYTHON=$(VENV)/bin/python scripts/gen_proto.sh
+
+## Benchmarks: the sidecar against its gRPC floor (bench/README.md), about 5 minutes.
+bench: $(STAMP)
+	scripts/ensure_redis.sh
+	command -v h2load >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client)
+	$(VENV)/bin/python -m bench
 
 ## Architecture contracts only (also part of `make test`).
 lint: $(STAMP)

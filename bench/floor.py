@@ -23,6 +23,7 @@ import base64
 import json
 import signal
 import sys
+import time
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--responses", type=Path, required=True)
     parser.add_argument("--redis-port", type=int)
     parser.add_argument("--redis-key", default="bench:floor")
+    parser.add_argument("--wait", type=float, default=0.0,
+                        help="seconds to wait for FILE to appear (the runner starts the floor "
+                             "while it captures the sidecar's answers)")
     args = parser.parse_args(argv)
+    deadline = time.monotonic() + args.wait
+    while not args.responses.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
     asyncio.run(serve(load_responses(args.responses), args.redis_port, args.redis_key))
     return 0
 

@@ -63,9 +63,23 @@ class Measurement:
     #: Calls per second one core of server CPU would answer (1e6 / cpu_us_per_call).
     per_core_rps: float
     notes: list[str] = field(default_factory=list)
+    #: Sorted latency samples (µs); kept for merging, left out of ``as_dict``.
+    samples: list[float] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "samples"}
+
+
+def merge(parts: list[Measurement]) -> Measurement:
+    """One measurement from several windows of the same server and concurrency."""
+    if len(parts) == 1:
+        return parts[0]
+    samples = [x for part in parts for x in part.samples]
+    notes = sorted({note for part in parts for note in part.notes})
+    notes.append(f"{len(parts)} windows merged")
+    return summarize(parts[0].generator, parts[0].concurrency, parts[0].connections, samples,
+                     sum(p.failed for p in parts), sum(p.seconds for p in parts),
+                     sum(p.server_cpu_s for p in parts), notes)
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -91,6 +105,7 @@ def summarize(generator: str, concurrency: int, connections: int, latencies_us: 
         max_us=latencies_us[-1] if n else 0.0,
         server_cpu_s=round(cpu_s, 3), cpu_us_per_call=round(cpu_us, 1),
         per_core_rps=round(1e6 / cpu_us, 1) if cpu_us else 0.0, notes=notes,
+        samples=latencies_us,
     )
 
 
@@ -130,6 +145,9 @@ class H2Load:
         self.binary = binary or h2load_path()
         if self.binary is None:
             raise RuntimeError("h2load not found (apt-get install nghttp2-client)")
+
+    def close(self) -> None:
+        pass
 
     def _argv(self, target: Target, body: Path, connections: int, streams: int,
               seconds: float, log: Path | None) -> list[str]:
@@ -209,58 +227,73 @@ def _h2load_stats(out: str) -> dict[str, float]:
 
 
 class PythonClients:
-    """``processes`` OS processes (``python -m bench.pyclient``), each with its own
-    grpc.aio channel and ``concurrency / processes`` closed-loop callers; their latency
-    samples are merged. Used when h2load is missing: on a 2-core machine the clients
-    cost as much CPU as the server, so throughput is then a floor, not the server's
-    capacity (ratios from one run stay comparable; CPU µs per call stays exact)."""
+    """``processes`` OS processes (``python -m bench.pyclient``, started once and reused),
+    each opening its own grpc.aio channel per measurement with ``concurrency /
+    processes`` closed-loop callers; their latency samples are merged. Used when h2load
+    is missing: on a 2-core machine the clients cost as much CPU as the server, so
+    throughput is then bounded by the clients, not the server (CPU µs per call stays
+    exact)."""
 
     name = "python-clients"
+    #: Seconds between handing out a job and the start of its warm-up (channel set-up).
+    START_S = 0.15
 
     def __init__(self, processes: int = 2) -> None:
         self.processes = processes
+        self._pool: list[subprocess.Popen] = []
+
+    def _workers(self, count: int) -> list[subprocess.Popen]:
+        while len(self._pool) < count:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "bench.pyclient"], cwd=procs.ROOT,
+                env=procs.python_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                text=True)
+            if json.loads(worker.stdout.readline() or "{}").get("ready") is not True:
+                raise RuntimeError("bench.pyclient did not start")
+            self._pool.append(worker)
+        return self._pool[:count]
+
+    def close(self) -> None:
+        for worker in self._pool:
+            worker.stdin.close()
+        for worker in self._pool:
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        self._pool.clear()
 
     def run(self, target: Target, concurrency: int, warmup_s: float, measure_s: float,
             server_pid: int) -> Measurement:
-        workers = max(1, min(self.processes, concurrency))
-        per_worker = [concurrency // workers + (1 if i < concurrency % workers else 0)
-                      for i in range(workers)]
-        startup_s = 2.0  # interpreter + grpc import, before the warm-up begins
-        measure_at = time.time() + startup_s + warmup_s
+        count = max(1, min(self.processes, concurrency))
+        per_worker = [concurrency // count + (1 if i < concurrency % count else 0)
+                      for i in range(count)]
+        workers = self._workers(count)
+        measure_at = time.time() + self.START_S + warmup_s
         stop_at = measure_at + measure_s
-        with tempfile.TemporaryDirectory(prefix="bench-py-") as scratch:
-            children = []
-            for index, tasks in enumerate(per_worker):
-                spec = {"port": target.port, "path": target.path,
-                        "request": target.request.hex(), "tasks": tasks,
-                        "measure_at": measure_at, "stop_at": stop_at,
-                        "max_requests": MAX_REQUESTS // workers,
-                        "out": str(Path(scratch) / f"worker-{index}.json")}
-                children.append((spec, subprocess.Popen(
-                    [sys.executable, "-m", "bench.pyclient", json.dumps(spec)],
-                    cwd=procs.ROOT, env=procs.python_env(), stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE)))
-            _sleep_until(measure_at)
-            before = procs.cpu_seconds(server_pid)
-            _sleep_until(stop_at)
-            cpu = procs.cpu_seconds(server_pid) - before
-            latencies: list[float] = []
-            failed, notes = 0, []
-            for spec, child in children:
-                try:
-                    _, err = child.communicate(timeout=startup_s + warmup_s + measure_s + 30)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    _, err = child.communicate()
-                if child.returncode != 0:
-                    raise RuntimeError(f"bench.pyclient failed: {err.decode()[-1500:]}")
-                result = json.loads(Path(spec["out"]).read_text())
-                latencies.extend(result["latencies_us"])
-                failed += result["failed"]
-                if result.get("late_start"):
-                    notes.append("a client process started after the measured window began")
-        notes.append(f"{workers} client processes x {per_worker} callers")
-        return summarize(self.name, concurrency, workers, latencies, failed, measure_s, cpu,
+        for worker, tasks in zip(workers, per_worker):
+            job = {"port": target.port, "path": target.path, "request": target.request.hex(),
+                   "tasks": tasks, "measure_at": measure_at, "stop_at": stop_at,
+                   "max_requests": MAX_REQUESTS // count}
+            worker.stdin.write(json.dumps(job) + "\n")
+            worker.stdin.flush()
+        _sleep_until(measure_at)
+        before = procs.cpu_seconds(server_pid)
+        _sleep_until(stop_at)
+        cpu = procs.cpu_seconds(server_pid) - before
+        latencies: list[float] = []
+        failed, notes = 0, []
+        for worker in workers:
+            line = worker.stdout.readline()  # bounded: the job ends at stop_at (+ timeouts)
+            if not line:
+                raise RuntimeError(f"bench.pyclient exited ({worker.poll()})")
+            result = json.loads(line)
+            latencies.extend(result["latencies_us"])
+            failed += result["failed"]
+            if result.get("late_start"):
+                notes.append("a client was not connected when the measured window began")
+        notes.append(f"{count} client processes x {per_worker} callers")
+        return summarize(self.name, concurrency, count, latencies, failed, measure_s, cpu,
                          notes)
 
 

@@ -31,6 +31,7 @@ class Child:
     log_path: Path
     ready: dict = field(default_factory=dict)
     terminated: bool = False
+    env: dict = field(default_factory=dict, repr=False)
 
     @property
     def pid(self) -> int:
@@ -68,7 +69,7 @@ def launch(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> Ch
     with open(log_path, "wb") as sink:
         process = subprocess.Popen(argv, env=env, stdout=sink, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, cwd=ROOT)
-    return Child(name, process, log_path)
+    return Child(name, process, log_path, env=env)
 
 
 def start(name: str, argv: list[str], env: dict[str, str], marker: str, log_dir: Path,
@@ -98,6 +99,9 @@ def wait_ready(child: Child, marker: str, timeout_s: float = 30.0) -> Child:
                     child.ready = json.loads(line)
                 except ValueError:
                     child.ready = {"line": line.strip()}
+                for variable, key in (("PORT", "grpc_port"), ("HTTP_PORT", "http_port")):
+                    if child.env.get(variable, "0") != "0":  # fixed ports were given
+                        child.ready[key] = int(child.env[variable])
                 return child
         if process.poll() is not None:
             raise StartError(f"{name} exited ({process.returncode}) before it was ready:\n"
@@ -115,6 +119,7 @@ def python_env(**extra: str) -> dict[str, str]:
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["EVENTS_MODE"] = "passthrough"  # benchmarks measure the pass-through write path
     env.update(extra)
     return env
 
@@ -125,6 +130,15 @@ EMULATOR_READY = "stigg-emulator listening on"
 def emulator_argv(scenario: Path, api_key: str) -> list[str]:
     return [sys.executable, "-m", "stigg_emulator", "--port", "0", "--api-key", api_key,
             "--scenario", str(scenario), "--host", "127.0.0.1"]
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 # ---------------------------------------------------------------- /proc

@@ -1,11 +1,14 @@
-"""One closed-loop load process: ``python -m bench.pyclient '<json spec>'``.
+"""A closed-loop load worker process: ``python -m bench.pyclient``.
 
-Spec: ``port``, ``path`` (``/package.Service/Method``), ``request`` (hex of the
-serialized request), ``tasks`` (callers sharing one grpc.aio channel), ``measure_at`` and
-``stop_at`` (wall-clock seconds), ``max_requests``, ``out`` (result file). Callers send
-from start-up on (warm-up); calls that *start* inside [measure_at, stop_at) are
-measured. Bounded by ``stop_at`` and ``max_requests``. Writes
-``{"latencies_us": [...], "failed": N, "late_start": bool}``.
+Reads one JSON job per line on stdin, runs it, writes one JSON result line on stdout;
+exits at end of input (so a pool of workers is started once per run, not per job).
+
+Job: ``port``, ``path`` (``/package.Service/Method``), ``request`` (hex of the serialized
+request), ``tasks`` (callers sharing one grpc.aio channel), ``measure_at`` and
+``stop_at`` (wall-clock seconds), ``max_requests``. Callers send from the start of the
+job (warm-up); calls that *start* inside [measure_at, stop_at) are measured. Bounded by
+``stop_at`` and ``max_requests``. Result: ``{"latencies_us": [...], "failed": N,
+"late_start": bool}``.
 """
 from __future__ import annotations
 
@@ -17,16 +20,16 @@ import time
 import grpc
 
 
-async def run(spec: dict) -> dict:
-    request = bytes.fromhex(spec["request"])
-    measure_at, stop_at = spec["measure_at"], spec["stop_at"]
-    budget = spec["max_requests"]
+async def run(job: dict) -> dict:
+    request = bytes.fromhex(job["request"])
+    measure_at, stop_at = job["measure_at"], job["stop_at"]
+    budget = job["max_requests"]
     latencies: list[float] = []
     failed = 0
-    late = time.time() > measure_at
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{spec['port']}") as channel:
-        call = channel.unary_unary(spec["path"])  # bytes in, bytes out
-        await channel.channel_ready()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{job['port']}") as channel:
+        call = channel.unary_unary(job["path"])  # bytes in, bytes out
+        await asyncio.wait_for(channel.channel_ready(), 10)
+        late = time.time() > measure_at
 
         async def caller() -> None:
             nonlocal failed, budget
@@ -47,15 +50,17 @@ async def run(spec: dict) -> dict:
                     else:
                         failed += 1
 
-        await asyncio.gather(*(caller() for _ in range(spec["tasks"])))
+        await asyncio.gather(*(caller() for _ in range(job["tasks"])))
     return {"latencies_us": latencies, "failed": failed, "late_start": late}
 
 
 def main() -> int:
-    spec = json.loads(sys.argv[1])
-    result = asyncio.run(run(spec))
-    with open(spec["out"], "w") as out:
-        json.dump(result, out)
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        result = asyncio.run(run(json.loads(line)))
+        print(json.dumps(result), flush=True)
     return 0
 
 

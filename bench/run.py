@@ -42,6 +42,9 @@ class Config:
     concurrencies: list[int] = field(default_factory=lambda: [1, 8, 64])
     warmup_s: float = 1.0
     measure_s: float = 3.0
+    #: The measured time is split into this many alternating floor/sidecar windows
+    #: (F S F S …), so a drift in the shared machine's speed hits both alike.
+    rounds: int = 2
     generator: str = "auto"
     sidecar_cmd: list[str] = field(default_factory=lambda: list(DEFAULT_SIDECAR_CMD))
     scenarios: list[str] | None = None  # None: all
@@ -55,7 +58,7 @@ class Config:
 
 def smoke_config(results_dir: Path = RESULTS) -> Config:
     """Every code path, seconds long, no thresholds (tests/bench/test_bench_smoke.py)."""
-    return Config(concurrencies=[4], warmup_s=0.1, measure_s=0.25, flight_calls=50,
+    return Config(concurrencies=[4], warmup_s=0.05, measure_s=0.2, rounds=1, flight_calls=50,
                   flight_delay_ms=300, memory=memory.MemoryConfig.smoke(),
                   results_dir=results_dir, smoke=True)
 
@@ -116,11 +119,16 @@ def sidecar_env(upstream: str, ws: bool, **extra: str) -> dict[str, str]:
         SERVER_API_KEY=data.API_KEY, API_URL=upstream, EDGE_API_URL=upstream,
         WS_URL=upstream.replace("http://", "ws://"), WS_ENABLED="true" if ws else "false",
         PORT="0", HTTP_PORT="0", BIND_ADDRESS="127.0.0.1", LOG_LEVEL="info",
-        CACHE_MAX_SIZE_BYTES=str(1 << 30))
+        CACHE_MAX_SIZE_BYTES=str(1 << 30), EVENTS_MODE="passthrough")
+    if FIXED_PORTS:
+        env.update(PORT=str(procs.free_port()), HTTP_PORT=str(procs.free_port()))
     return procs.python_env(**(env | extra))
 
 
 SIDECAR_READY = '"Sidecar is ready"'
+#: ``--fixed-ports``: each sidecar gets free, fixed PORT / HTTP_PORT instead of 0 (a
+#: command that runs several worker processes on shared ports needs them).
+FIXED_PORTS = False
 
 
 def wait_live(child: procs.Child, timeout_s: float = 20.0) -> None:
@@ -294,11 +302,12 @@ class Run:
         self.results["machine"] = machine_facts(self.generator)
         self.results["config"] = {
             "concurrencies": cfg.concurrencies, "warmup_s": cfg.warmup_s,
-            "measure_s": cfg.measure_s, "generator": self.generator.name,
+            "measure_s": cfg.measure_s, "rounds": cfg.rounds, "generator": self.generator.name,
             "sidecar_cmd": cfg.sidecar_cmd, "smoke": cfg.smoke,
         }
         log(f"results in {self.dir}; load generator: {self.generator.name}")
         with ExitStack() as stack:
+            stack.callback(self.generator.close)
             self._start_servers(stack)
             for scenario in self._selected():
                 self._measure_scenario(scenario)
@@ -351,6 +360,17 @@ class Run:
                 REDIS_HOST="127.0.0.1", REDIS_PORT=str(self._redis.port)), self.dir)
         for child in launching.values():
             stack.callback(child.stop)
+        # The floors start now too; they wait for the answers captured below.
+        responses_path = self.dir / "floor-responses.json"
+        floor_argv = [sys.executable, "-m", "bench.floor", "--responses", str(responses_path),
+                      "--wait", "120"]
+        floors = {"floor": procs.launch("floor", floor_argv, procs.python_env(), self.dir)}
+        if redis_reason is None:
+            floors["floor_redis"] = procs.launch(
+                "floor-redis", [*floor_argv, "--redis-port", str(self._redis.port),
+                                "--redis-key", FLOOR_REDIS_KEY], procs.python_env(), self.dir)
+        for child in floors.values():
+            stack.callback(child.stop)
         for key, child in launching.items():
             try:
                 procs.wait_ready(child, SIDECAR_READY)
@@ -378,18 +398,15 @@ class Run:
                 raise RuntimeError(f"{scenario.name}: the sidecar answered badly: {problem}")
             if scenario.sidecar in ("live", "cold"):
                 responses.setdefault(scenario.method, base64.b64encode(raw).decode())
-        path = self.dir / "floor-responses.json"
-        path.write_text(json.dumps(responses))
-        floor_argv = [sys.executable, "-m", "bench.floor", "--responses", str(path)]
-        floors = {"floor": procs.launch("floor", floor_argv, procs.python_env(), self.dir)}
         if redis_size is not None:
             self._redis_client.set(FLOOR_REDIS_KEY, b"x" * redis_size)
-            floors["floor_redis"] = procs.launch(
-                "floor-redis", [*floor_argv, "--redis-port", str(self._redis.port),
-                                "--redis-key", FLOOR_REDIS_KEY], procs.python_env(), self.dir)
             self.results["checks"]["redis_value_bytes"] = redis_size
+        else:
+            floors.pop("floor_redis", None)  # its Redis key stays empty: not measured
+        scratch = responses_path.with_suffix(".tmp")
+        scratch.write_text(json.dumps(responses))
+        scratch.rename(responses_path)  # atomically: the floors read it once it exists
         for key, child in floors.items():
-            stack.callback(child.stop)
             self.floors[key] = procs.wait_ready(child, "Floor is ready")
         log("floor ready: " + ", ".join(f"{k} grpc {v.ready['grpc_port']}"
                                        for k, v in self.floors.items()))
@@ -422,11 +439,21 @@ class Run:
 
     # --- load ---
     def _measure(self, child: procs.Child, scenario: Scenario, concurrency: int,
-                 response_size: int) -> load.Measurement:
+                 response_size: int, warmup_s: float) -> load.Measurement:
         target = load.Target(child.ready["grpc_port"], scenario.method, scenario.request,
                              response_size)
-        return self.generator.run(target, concurrency, self.config.warmup_s,
-                                  self.config.measure_s, child.pid)
+        return self.generator.run(target, concurrency, warmup_s,
+                                  self.config.measure_s / self.config.rounds, child.pid)
+
+    def _alternate(self, floor: procs.Child, sidecar: procs.Child, scenario: Scenario,
+                   concurrency: int, size: int) -> tuple[load.Measurement, load.Measurement]:
+        """F S F S …: warm-up before each server's first window only."""
+        floors, sidecars = [], []
+        for index in range(self.config.rounds):
+            warmup = self.config.warmup_s if index == 0 else 0.0
+            floors.append(self._measure(floor, scenario, concurrency, size, warmup))
+            sidecars.append(self._measure(sidecar, scenario, concurrency, size, warmup))
+        return load.merge(floors), load.merge(sidecars)
 
     def _measure_scenario(self, scenario: Scenario) -> None:
         if scenario.name in self.skipped:
@@ -441,11 +468,11 @@ class Run:
                                  "method": scenario.method, "response_bytes": size,
                                  "runs": []}
         for concurrency in self.config.concurrencies:
-            floor_result = self._measure(floor, scenario, concurrency, size)
             before = sidecar_metrics(sidecar)
             if scenario.count_upstream:
                 reset_upstream_counters(self.upstream)
-            side_result = self._measure(sidecar, scenario, concurrency, size)
+            floor_result, side_result = self._alternate(floor, sidecar, scenario, concurrency,
+                                                        size)
             counters = metric_delta(before, sidecar_metrics(sidecar))
             run: dict[str, Any] = {"concurrency": concurrency, "floor": floor_result.as_dict(),
                                    "sidecar": side_result.as_dict(), "sidecar_counters": counters}
@@ -516,11 +543,15 @@ def parse_args(argv: list[str] | None) -> Config:
                         help="comma-separated, default 1,8,64")
     parser.add_argument("--warmup", type=float, help="seconds of warm-up per measurement")
     parser.add_argument("--measure", type=float, help="seconds measured per measurement")
+    parser.add_argument("--rounds", type=int, help="alternating floor/sidecar windows per "
+                        "cell (default 2; the measured time is split between them)")
     parser.add_argument("--load", choices=["auto", "h2load", "python"], default="auto",
                         help="load generator (auto: h2load if installed)")
     parser.add_argument("--sidecar-cmd", help="command that starts one sidecar (shell words); "
                         "it must read the sidecar's env and log a \"Sidecar is ready\" JSON "
                         "line with grpc_port and http_port")
+    parser.add_argument("--fixed-ports", action="store_true", help="give each sidecar free "
+                        "fixed PORT/HTTP_PORT instead of 0 (e.g. for WORKERS > 1)")
     parser.add_argument("--scenario", action="append", help="run only these (repeatable): "
                         + ", ".join(s.name for s in scenarios()))
     parser.add_argument("--memory-customers", type=int, help="customers in the memory run")
@@ -534,10 +565,14 @@ def parse_args(argv: list[str] | None) -> Config:
         config.warmup_s = args.warmup
     if args.measure is not None:
         config.measure_s = args.measure
+    if args.rounds:
+        config.rounds = args.rounds
     config.generator = args.load
     if args.sidecar_cmd:
         config.sidecar_cmd = shlex.split(args.sidecar_cmd)
     config.scenarios = args.scenario
+    global FIXED_PORTS
+    FIXED_PORTS = args.fixed_ports
     if args.memory_customers:
         config.memory.customers = args.memory_customers
     config.skip_memory = args.no_memory

@@ -83,9 +83,9 @@ def start_emulator(scenario: Path) -> tuple[subprocess.Popen, str]:
     return process, line.rsplit(" ", 1)[1]
 
 
-def start_sidecar(upstream: str) -> tuple[subprocess.Popen, int]:
+def start_sidecar(upstream: str, directory: Path) -> tuple[subprocess.Popen, int]:
     env = dict(
-        os.environ,
+        os.environ, OUTBOX_DIR=str(directory / "outbox"),
         SERVER_API_KEY=API_KEY, API_URL=upstream, EDGE_API_URL=upstream,
         WS_URL=upstream.replace("http://", "ws://"), WS_ENABLED="false",
         PORT="0", HTTP_PORT="0", BIND_ADDRESS="127.0.0.1", LOG_LEVEL="info",
@@ -177,7 +177,7 @@ def run(directory: Path) -> int:
     print(f"emulator serving the Stigg API on {upstream}")
     sidecar = None
     try:
-        sidecar, port = start_sidecar(upstream)
+        sidecar, port = start_sidecar(upstream, directory)
         print("sidecar ready")
         asyncio.run(run_client(port, upstream))
         sidecar.send_signal(signal.SIGTERM)

@@ -43,6 +43,8 @@ class SidecarApp:
         self.http_port = 0
         self._realtime = None
         self._cache = None
+        self._deliver = None
+        self._deliver_task: asyncio.Task[None] | None = None
 
     def readiness(self) -> str | None:
         """``None`` when ready, else ``starting`` or ``shutting down``.
@@ -68,6 +70,19 @@ class SidecarApp:
         self._cache = cache = await resolve(self.container.cache())
         if isinstance(cache, MemoryEntitlementCache):
             telemetry.watch_cache(lambda: cache.size_bytes, lambda: len(cache), lambda: cache.evictions)
+        if s.events_mode == "outbox":
+            # Before serving: events a previous run left in the outbox go out now.
+            self._deliver = await resolve(self.container.deliver_events())
+            self._deliver_task = asyncio.ensure_future(self._deliver.run())
+            outbox = await resolve(self.container.event_outbox())
+            queue = await resolve(self.container.queue_events())
+            clock = await resolve(self.container.clock())
+            deliver = self._deliver
+            telemetry.watch_outbox(
+                outbox.depth, outbox.bytes_used, lambda: outbox.oldest_age_s(clock.now_ms()),
+                {"delivered": lambda: deliver.deliveries, "retries": lambda: deliver.retries,
+                 "rejected_upstream": lambda: deliver.rejections, "refused_full": lambda: queue.rejected},
+            )
         tls = None
         if s.tls_cert_file and s.tls_key_file:
             tls = (Path(s.tls_key_file).read_bytes(), Path(s.tls_cert_file).read_bytes())
@@ -129,11 +144,20 @@ class SidecarApp:
             return
         self._state = "shutting down"
         log.info("shutting down", extra={"phase": "drain"})
+        clock = await resolve(self.container.clock())
+        grace_s = self.settings.shutdown_grace_ms / 1000
+        flush_by = Budget.starting(clock.monotonic(), grace_s)  # one grace for RPCs and outbox
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._grpc is not None:
-            await self._grpc.stop(self.settings.shutdown_grace_ms / 1000)
+            await self._grpc.stop(grace_s)
+        if self._deliver_task is not None:  # the sender ran on while RPCs drained
+            self._deliver_task.cancel()
+            await asyncio.gather(self._deliver_task, return_exceptions=True)
+        if self._deliver is not None:
+            log.info("shutting down", extra={"phase": "outbox"})
+            await self._deliver.flush(flush_by)
         if self._http is not None:
             await self._http.stop()
         shutdown = self.container.shutdown_resources()

@@ -5,6 +5,7 @@ objects; nothing else in ``src/`` sees the container (design.md §5 item 10).
 """
 from __future__ import annotations
 
+import os
 import uuid
 
 from dependency_injector import containers, providers
@@ -45,6 +46,8 @@ from domain.services.get_entitlements_state import GetEntitlementsState
 from domain.services.load_entitlements import LoadEntitlements
 from domain.services.read_context import ReadContext
 from domain.services.reload_entitlements import ReloadEntitlements
+from domain.services.deliver_events import DeliverEvents, RetryPolicy
+from domain.services.queue_events import QueueEvents
 from domain.services.report_events import ReportEvents
 from domain.services.report_usage import ReportUsage
 from domain.services.write_context import WriteContext
@@ -62,6 +65,17 @@ def _ws_timing(settings: SidecarSettings) -> WsTiming:
         backoff_max_s=settings.ws_backoff_max_ms / 1000,
         auth_retry_s=settings.ws_auth_retry_ms / 1000,
     )
+
+
+def _retry_policy(settings: SidecarSettings) -> RetryPolicy:
+    return RetryPolicy(initial_s=settings.outbox_retry_initial_ms / 1000,
+                       max_s=settings.outbox_retry_max_ms / 1000)
+
+
+def _outbox_dir(settings: SidecarSettings) -> str:
+    """One directory per process: each worker of WORKERS=N gets its own."""
+    index = os.environ.get("WORKER_INDEX")
+    return os.path.join(settings.outbox_dir, f"worker-{index}") if index else settings.outbox_dir
 
 
 def _cache_bytes(settings: SidecarSettings) -> int:
@@ -142,6 +156,17 @@ class SidecarContainer(containers.DeclarativeContainer):
         clock=clock,
         timeout_s=providers.Callable(lambda s: s.api_timeout_ms / 1000, settings),
     )
+    # --- events: pass-through, or the durable outbox (chosen in build_sidecar_container) ---
+    event_outbox = providers.Object(None)
+    deliver_events = providers.Singleton(
+        DeliverEvents, event_outbox, event_reporter, write_context,
+        batch_size=providers.Callable(lambda s: s.outbox_batch_size, settings),
+        retry=providers.Callable(_retry_policy, settings),
+    )
+    queue_events = providers.Singleton(
+        QueueEvents, event_outbox, on_queued=providers.Callable(lambda d: d.notify, deliver_events)
+    )
+    report_events = providers.Singleton(ReportEvents, event_reporter, write_context)
     check_feature = providers.Singleton(CheckEntitlement, read_context)
     check_credit = providers.Singleton(CheckCredit, read_context)
     use_cases = providers.Singleton(
@@ -154,7 +179,7 @@ class SidecarContainer(containers.DeclarativeContainer):
             ReloadEntitlements, read_context, cache=cache, source=source, telemetry=telemetry
         ),
         usage=providers.Singleton(ReportUsage, usage_reporter, cache, write_context),
-        events=providers.Singleton(ReportEvents, event_reporter, write_context),
+        events=report_events,
     )
     servicer = providers.Singleton(
         SidecarServicer, use_cases=use_cases, clock=clock,
@@ -178,6 +203,11 @@ def build_sidecar_container(settings: SidecarSettings, fallbacks: FallbackTable)
     is built.
     """
     container = SidecarContainer(settings=settings, fallbacks=fallbacks)
+    if settings.events_mode == "outbox":
+        container.event_outbox.override(providers.Resource(
+            resources.event_outbox, directory=_outbox_dir(settings),
+            max_bytes=settings.outbox_max_bytes, clock=container.clock))
+        container.report_events.override(container.queue_events)
     if settings.redis_mode and not settings.offline:
         container.cache.override(redis_cache_provider(settings, container))
     if settings.offline:

@@ -4,6 +4,9 @@ from __future__ import annotations
 from typing import AsyncIterator
 
 import httpx
+
+from adapters.outbound.file_outbox import FileEventOutbox
+from ports.clock import Clock
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -59,3 +62,12 @@ async def redis_client(
     finally:
         await client.aclose()
         await pool.disconnect()
+
+
+async def event_outbox(directory: str, max_bytes: int, clock: Clock) -> AsyncIterator[FileEventOutbox]:
+    """The file event outbox: recovered on open; closed (pending appends finished) last."""
+    outbox = await FileEventOutbox.open(directory, max_bytes=max_bytes, clock=clock)
+    try:
+        yield outbox
+    finally:
+        await outbox.close()

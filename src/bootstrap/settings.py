@@ -121,7 +121,8 @@ class _EnvSettings(BaseSettings):
     @field_validator(
         "cache_max_size_bytes", "entitlements_timeout_ms", "api_timeout_ms", "shutdown_grace_ms",
         "ws_ping_interval_ms", "ws_dead_after_ms", "ws_backoff_initial_ms", "ws_backoff_max_ms", "ws_auth_retry_ms",
-        "ws_max_message_bytes", "workers", mode="before", check_fields=False,
+        "ws_max_message_bytes", "workers", "outbox_max_bytes", "outbox_retry_initial_ms",
+        "outbox_retry_max_ms", mode="before", check_fields=False,
     )
     @classmethod
     def _positive(cls, value: Any) -> int | None:
@@ -136,6 +137,19 @@ class _EnvSettings(BaseSettings):
         if number == 0:
             raise ValueError("0 is not allowed: use a positive TTL, or a negative one for no expiry")
         return number
+
+    @field_validator("outbox_batch_size", mode="before", check_fields=False)
+    @classmethod
+    def _batch(cls, value: Any) -> int:
+        return parse_int(value, low=1, high=1000, what=" 1-1000")
+
+    @field_validator("events_mode", mode="before", check_fields=False)
+    @classmethod
+    def _events_mode(cls, value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in ("outbox", "passthrough"):
+            raise ValueError(f'expected one of outbox, passthrough, got "{value}"')
+        return text
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -177,6 +191,20 @@ class SidecarSettings(_EnvSettings):
     #: How long in-flight RPCs may finish after SIGTERM, in ms (ours; the reference's 10 s).
     shutdown_grace_ms: int = 10_000
     offline: bool = False
+    #: ReportEvents (ours): ``outbox`` answers once the events are durably queued on local
+    #: disk and sends them in the background; ``passthrough`` sends before answering.
+    events_mode: str = "outbox"
+    #: The outbox directory (one per process, created if missing; WORKERS=N adds
+    #: ``worker-<i>``). Relative to the working directory; the image should set
+    #: /var/lib/stigg-sidecar/outbox on a volume.
+    outbox_dir: str = "stigg-outbox"
+    #: Capacity in bytes; when full, ReportEvents answers RESOURCE_EXHAUSTED.
+    outbox_max_bytes: int = 256 * 1024 * 1024
+    #: Events per upstream mutation (1-1000).
+    outbox_batch_size: int = 1000
+    #: Backoff between failed deliveries (ms): doubles from initial up to max, jittered.
+    outbox_retry_initial_ms: int = 500
+    outbox_retry_max_ms: int = 30_000
     #: Worker processes sharing PORT and HTTP_PORT through SO_REUSEPORT, each with its own
     #: cache and real-time subscription (ours; issue: multi-core). 1 = a single process.
     workers: int = 1

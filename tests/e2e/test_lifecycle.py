@@ -185,7 +185,7 @@ async def test_workers_share_the_ports_and_stop_together(emulator):
     grpc_port, http_port = free(), free()
     env = sidecar_env(**base_env(emulator.base_url)) | {"WORKERS": "2", "PORT": str(grpc_port),
                                                         "HTTP_PORT": str(http_port)}
-    child = subprocess.Popen([sys.executable, "-m", "bootstrap"], env=env,
+    child = subprocess.Popen([sys.executable, "-m", "bootstrap"], env=env, start_new_session=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         loop = asyncio.get_running_loop()
@@ -209,5 +209,9 @@ async def test_workers_share_the_ports_and_stop_together(emulator):
         code = await loop.run_in_executor(None, child.wait, 20)
         assert code == 0
     finally:
-        if child.poll() is None:
-            child.kill()
+        import os
+
+        try:
+            os.killpg(child.pid, signal.SIGKILL)  # the supervisor and its workers
+        except ProcessLookupError:
+            pass

@@ -34,7 +34,7 @@ async def test_every_listed_series_moves(emulator, start_sidecar):
     emulator.set_customer("acme", [feature(f"f{i}") for i in range(30)] + [feature("sso")])
     ws = emulator.base_url.replace("http", "ws")
     # A cache too small for two customers, so the second evicts the first.
-    env = dict(WS_ENABLED="true", WS_URL=ws, CACHE_MAX_SIZE_BYTES="80000",
+    env = dict(WS_ENABLED="true", WS_URL=ws, CACHE_MAX_SIZE_BYTES="30000",
                ENTITLEMENTS_TIMEOUT_MS="300", ENTITLEMENTS_FALLBACK='{"sso":{"hasAccess":true}}')
     emulator.set_customer("beta", [feature(f"g{i}") for i in range(30)])
     async with start_sidecar(**env) as (app, client):

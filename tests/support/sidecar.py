@@ -45,6 +45,9 @@ def base_env(upstream_url: str) -> dict[str, str]:
         "BIND_ADDRESS": "127.0.0.1",
         "CACHE_MAX_SIZE_BYTES": str(64 * 1024 * 1024),
         "LOG_LEVEL": "debug",
+        # Outbox tests opt in with their own OUTBOX_DIR; the rest keep Stigg's synchronous
+        # ReportEvents, which their assertions are written against.
+        "EVENTS_MODE": "passthrough",
     }
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from domain.model.errors import InvalidRequestError
+from ports.event_outbox import OutboxFullError
 from ports.errors import (
     PartialWriteError,
     UpstreamAuthError,
@@ -86,6 +87,8 @@ def classify(rpc: str, error: Exception) -> Failure | None:
     """The failure for a known error of ``rpc``, or ``None`` for a bug (INTERNAL)."""
     if isinstance(error, InvalidRequestError):
         return Failure(FailureKind.INVALID_ARGUMENT, str(error), error.field, error.problem)
+    if isinstance(error, OutboxFullError):
+        return Failure(FailureKind.RESOURCE_EXHAUSTED, str(error))
     if isinstance(error, PartialWriteError):
         cause = error.cause
         noun = "usages" if rpc == "ReportUsageBulk" else "events"

@@ -11,6 +11,7 @@ from domain.services.check_entitlement import CheckEntitlement, CheckTypedEntitl
 from domain.services.check_entitlement_v2 import CheckEntitlementV2
 from domain.services.get_entitlements_state import GetEntitlementsState
 from domain.services.reload_entitlements import ReloadEntitlements
+from domain.services.queue_events import QueueEvents
 from domain.services.report_events import ReportEvents
 from domain.services.report_usage import ReportUsage
 
@@ -25,4 +26,4 @@ class UseCases:
     state: GetEntitlementsState
     reload: ReloadEntitlements
     usage: ReportUsage
-    events: ReportEvents
+    events: ReportEvents | QueueEvents

@@ -14,9 +14,10 @@ from domain.model.entitlement import EntitlementSet
 JSON_BYTES_PER_FEATURE = 420
 JSON_BYTES_PER_CREDIT = 260
 JSON_BYTES_PER_SET = 120
-#: Python object graph bytes per JSON byte. Calibrated by bench/memory.py (see
-#: docs/performance.md); the memory bound is only as good as this factor.
-OVERHEAD_FACTOR = 4.0
+#: Resident bytes per estimated JSON byte. Calibrated by bench/memory.py (100,000 customers
+#: × 20 entitlements: real RSS growth vs. this estimate, docs/performance.md); with 1.62 a
+#: 128 MiB bound held 130 MiB of real memory (1.02×).
+OVERHEAD_FACTOR = 1.62
 
 
 def estimate_json_bytes(entitlements: EntitlementSet) -> int:

@@ -41,7 +41,7 @@ ACK_LOG_COMPACT_BYTES = 1024 * 1024
 _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
-class OutboxInUseError(RuntimeError):
+class OutboxInUseError(OSError):
     """Another process holds the outbox directory (each process needs its own)."""
 
 

@@ -81,6 +81,25 @@ class PrometheusTelemetry(Telemetry):
         self.registry.register(_CounterFromFunction(
             "sidecar_cache_evictions", "Entries evicted by the LRU bound", evictions))
 
+    def watch_outbox(
+        self,
+        depth: Callable[[], float],
+        bytes_used: Callable[[], float],
+        oldest_age_s: Callable[[], float | None],
+        counts: dict[str, Callable[[], float]],
+    ) -> None:
+        """Event outbox figures, read at scrape time: depth, bytes, age of the oldest event
+        and the delivery counters (``deliveries``, ``retries``, ``rejections``, ``refused``)."""
+        Gauge("sidecar_outbox_events", "Events queued in the outbox", registry=self.registry
+              ).set_function(depth)
+        Gauge("sidecar_outbox_bytes", "Bytes used by the outbox", registry=self.registry
+              ).set_function(bytes_used)
+        Gauge("sidecar_outbox_oldest_age_seconds", "Age of the oldest queued event (-1: empty)",
+              registry=self.registry).set_function(lambda: _or_minus_one(oldest_age_s()))
+        for name, value in counts.items():
+            self.registry.register(_CounterFromFunction(
+                f"sidecar_outbox_{name}", f"Outbox events {name}", value))
+
     def watch_realtime(self, age_s: Callable[[], float | None]) -> None:
         self.realtime_last_message_age.set_function(lambda: _or_minus_one(age_s()))
 

@@ -1,0 +1,215 @@
+"""Hot-path experiments behind the findings in docs/performance.md (not part of the run).
+
+``python -m bench.hotpath handlers [SCENARIO ...]``
+    The sidecar in this process (real server, real cache, live feed from the emulator),
+    the floor servicer on the same event loop, h2load from outside. For each scenario,
+    alternately: the floor, the current handler, and a *prototype* answer memo on trusted
+    in-memory hits (below); prints each handler's CPU on the event-loop thread *in situ*
+    (``time.thread_time`` around the handler: a hit never suspends) and the loop
+    thread's CPU per call. The prototype is a measurement device, not a proposal of code:
+    it reaches into the cache's internals to bound what a proper fast path can gain.
+
+``python -m bench.hotpath http``
+    CPU per upstream GET (Edge, 20 entitlements, JSON decoded) with httpx as the sidecar
+    configures it, and with aiohttp, against the emulator. Run it with and without a
+    ``sniffio`` module importable to see what httpcore's failed ``import sniffio`` costs.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from bench import data, floor, load, procs, run
+
+Handler = Callable[[Any, Any], Awaitable[Any]]
+
+
+def _timed(name: str, handler: Handler, totals: dict[str, list[float]]) -> Handler:
+    async def measured(request: Any, context: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return await handler(request, context)
+        finally:
+            total = totals.setdefault(name, [0.0, 0])
+            total[0] += time.thread_time() - started
+            total[1] += 1
+
+    return measured
+
+
+def _memo_prototype(original: Handler, cache: Any, telemetry: Any, servicer: Any, rpc: str,
+                    single_feature: bool) -> Handler:
+    """Answer memo: (request bytes) → (the cached set object, valid-until ms, response).
+    Served only while the cache entry still holds *that* set (any update replaces the
+    object), the entry is trusted, and now < the earliest validUntil / usage-period end
+    the answer depends on. Telemetry (cache hit, RPC duration) is kept."""
+    from domain.model.identifiers import CustomerKey
+
+    memo: dict[bytes, tuple[Any, float, Any]] = {}
+
+    def entry_of(request: Any) -> Any:
+        resource = request.resource_id if request.HasField("resource_id") else None
+        return cache._entries.get(CustomerKey.of(request.customer_id, resource))
+
+    async def handler(request: Any, context: Any) -> Any:
+        raw = request.SerializeToString()
+        hit = memo.get(raw)
+        if hit is not None:
+            entitlements, valid_until, response = hit
+            entry = entry_of(request)
+            if (entry is not None and entry.entitlements is entitlements and cache._live
+                    and entry.generation == cache._generation
+                    and time.time() * 1000 < valid_until and servicer.gate.enter()):
+                started = time.perf_counter()
+                cache._entries.move_to_end(entitlements.key)
+                telemetry.cache_hit()
+                servicer.gate.leave()
+                servicer.on_rpc(rpc, "OK", time.perf_counter() - started)
+                return response
+        response = await original(request, context)
+        entry = entry_of(request)
+        if entry is not None:
+            items = entry.entitlements.features
+            if single_feature:
+                items = [e for e in items if e.feature.id == request.feature_id][:1]
+            bounds = [b for e in items for b in (e.valid_until_ms, e.usage.period_end_ms)
+                      if b is not None]
+            memo[raw] = (entry.entitlements, min(bounds, default=float("inf")), response)
+        return response
+
+    return handler
+
+
+async def _handlers(upstream: str, names: list[str]) -> None:
+    from adapters.inbound.grpc.server import GrpcServer
+    from bootstrap.app import SidecarApp
+    from bootstrap.lifecycle import resolve
+    from bootstrap.settings import load_sidecar_settings
+    from sidecarpb.v1 import sidecar_pb2 as pb
+
+    env = run.sidecar_env(upstream, True, LOG_LEVEL="warn")
+    os.environ.update({k: v for k, v in env.items() if k != "PYTHONPATH"})
+    settings, fallbacks, _ = load_sidecar_settings()
+    app = SidecarApp(settings, fallbacks)
+    servicer = await resolve(app.container.servicer())
+    chosen = [s for s in run.scenarios() if s.name in names]
+    active: dict[str, Handler] = {}
+    for scenario in chosen:  # the server binds handlers at start: install a switch first
+        active[scenario.method] = getattr(type(servicer), scenario.method).__get__(servicer)
+
+        async def switch(request: Any, context: Any, _method: str = scenario.method) -> Any:
+            return await active[_method](request, context)
+
+        setattr(servicer, scenario.method, switch)
+    await app.start()
+    try:
+        while not (app._realtime and app._realtime.live):
+            await asyncio.sleep(0.05)
+        cache = await resolve(app.container.cache())
+        telemetry = await resolve(app.container.telemetry())
+        generator = load.choose("auto")
+        for scenario in chosen:
+            raw = await asyncio.to_thread(run.call, app.grpc_port, scenario.method,
+                                          scenario.request)
+            answer = getattr(pb, f"{scenario.method}Response").FromString(raw)
+            floor_servicer = floor.FloorServicer({scenario.method: answer})
+            totals: dict[str, list[float]] = {}
+            setattr(floor_servicer, scenario.method,
+                    _timed("floor", getattr(floor_servicer, scenario.method), totals))
+            floor_server = GrpcServer(floor_servicer, "127.0.0.1", 0)
+            await floor_server.start()
+            current = getattr(type(servicer), scenario.method).__get__(servicer)
+            memo = _memo_prototype(current, cache, telemetry, servicer, scenario.method,
+                                   "State" not in scenario.method)
+            for variant in ("floor", "current", "memo") * 2:
+                active[scenario.method] = _timed(variant, memo if variant == "memo" else current,
+                                                 totals)
+                port = floor_server.port if variant == "floor" else app.grpc_port
+                totals.pop(variant, None)
+                loop_started = time.thread_time()
+                result = await asyncio.to_thread(
+                    generator.run, load.Target(port, scenario.method, scenario.request, len(raw)),
+                    8, 0.3, 2.0, os.getpid())
+                cpu, calls = totals.get(variant, [0.0, 1])
+                print(f"{scenario.name:>20} {variant:>8}: handler {cpu / calls * 1e6:6.1f} µs/call "
+                      f"in situ; loop thread {(time.thread_time() - loop_started) / calls * 1e6:4.0f}"
+                      f" µs/call (warm-up included); {result.rps:5.0f} calls/s; "
+                      f"failed {result.failed}", flush=True)
+            await floor_server.stop(0.5)
+        generator.close()
+    finally:
+        await app.stop()
+
+
+async def _http(upstream: str, requests: int = 300) -> None:
+    import aiohttp
+    import httpx
+
+    from bootstrap import resources
+
+    url = f"{upstream}/v1/c/{data.COLD_CUSTOMER}/entitlements-state.json"
+    headers = {"X-API-KEY": data.API_KEY, "X-API-VERSION": "1"}
+
+    async def with_httpx() -> float:
+        resource = resources.http_client()  # the sidecar's own client settings
+        client = await resource.__anext__()
+        try:
+            for _ in range(20):
+                (await client.get(url, headers=headers)).json()
+            started = time.thread_time()
+            for _ in range(requests):
+                (await client.get(url, headers=headers)).json()
+            return (time.thread_time() - started) / requests * 1e6
+        finally:
+            await resource.aclose()
+
+    async def with_aiohttp() -> float:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(20):
+                async with session.get(url, headers=headers) as response:
+                    await response.json()
+            started = time.thread_time()
+            for _ in range(requests):
+                async with session.get(url, headers=headers) as response:
+                    await response.json()
+            return (time.thread_time() - started) / requests * 1e6
+
+    try:
+        import sniffio  # noqa: F401
+        note = "sniffio importable"
+    except ImportError:
+        note = "sniffio NOT importable (httpcore retries the import on every request)"
+    print(note)
+    for _ in range(2):
+        print(f"httpx GET + JSON: {await with_httpx():.0f} µs CPU/request; "
+              f"aiohttp: {await with_aiohttp():.0f} µs", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] not in ("handlers", "http"):
+        print(__doc__)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="bench-hotpath-") as scratch:
+        snapshot = data.write_snapshot(Path(scratch) / "scenario.json")
+        emulator = procs.start("emulator", procs.emulator_argv(snapshot, data.API_KEY),
+                               procs.python_env(), procs.EMULATOR_READY, Path(scratch))
+        try:
+            upstream = emulator.ready["line"].rsplit(" ", 1)[1]
+            if args[0] == "http":
+                asyncio.run(_http(upstream))
+            else:
+                names = args[1:] or ["hit_memory_metered", "hit_memory_boolean", "state_v2_50"]
+                asyncio.run(_handlers(upstream, names))
+        finally:
+            emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
