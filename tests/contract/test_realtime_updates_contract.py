@@ -45,7 +45,7 @@ from ports.telemetry import NullTelemetry
 from tests.fakes import FakeRealtimeUpdates, epoch_ms
 from tests.support.sidecar import PinnedWallClock
 
-API_KEY = "contract-key"
+from support.sidecar import API_KEY  # the shared emulator fixture's key
 ACME = CustomerKey("acme")
 ACME_R1 = CustomerKey("acme", "res-1")
 UPDATED_AT = "2025-07-10T15:29:00.000Z"
@@ -129,15 +129,6 @@ ADAPTERS = [
 ]
 
 
-@pytest.fixture
-async def emulator() -> AsyncIterator[StiggEmulator]:
-    emu = StiggEmulator(api_key=API_KEY)
-    await emu.start(host="127.0.0.1", port=0)
-    try:
-        yield emu
-        assert emu.validation_failures == []
-    finally:
-        await emu.stop()
 
 
 @pytest.fixture(params=ADAPTERS)

@@ -39,7 +39,7 @@ from ports.usage_reporter import EventReporter, UsageReporter
 from tests.fakes import FakeEventReporter, FakeUsageReporter, epoch_ms
 from tests.support.sidecar import PinnedWallClock
 
-API_KEY = "contract-key"
+from support.sidecar import API_KEY  # the shared emulator fixture's key
 ACME = CustomerKey("acme")
 ACME_R1 = CustomerKey("acme", "res-1")
 METERED = dict(usageLimit=1000, currentUsage=10, usagePeriodStart="2025-07-01T00:00:00.000Z",
@@ -127,15 +127,11 @@ EVENT_ADAPTERS = [
 ]
 
 
+
+
 @pytest.fixture
-async def emulator() -> AsyncIterator[StiggEmulator]:
-    emu = StiggEmulator(api_key=API_KEY, scenario=SCENARIO)
-    await emu.start(host="127.0.0.1", port=0)
-    try:
-        yield emu
-        assert emu.validation_failures == []
-    finally:
-        await emu.stop()
+def emulator_scenario():
+    return SCENARIO
 
 
 @pytest.fixture(params=USAGE_ADAPTERS)

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Callable
+from typing import Callable
 
 import pytest
-from stigg_emulator import StiggEmulator
 
 from support.clients import CALLERS
-from support.sidecar import API_KEY, PinnedWallClock, base_env, running_sidecar
+from support.sidecar import PinnedWallClock, base_env, running_sidecar
 
 
-@pytest.fixture
-async def emulator() -> AsyncIterator[StiggEmulator]:
-    emu = StiggEmulator(api_key=API_KEY)
-    await emu.start(host="127.0.0.1", port=0)
-    try:
-        yield emu
-        # Every GraphQL document the sidecar sent validated against the upstream schema.
-        assert emu.validation_failures == []
-    finally:
-        await emu.stop()
 
 
 @pytest.fixture(params=sorted(CALLERS))

@@ -1,0 +1,28 @@
+"""Fixtures shared by every test directory."""
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+import pytest
+from stigg_emulator import StiggEmulator
+
+from support.sidecar import API_KEY
+
+
+@pytest.fixture
+def emulator_scenario():
+    """The snapshot the emulator starts with (override in a module); ``None`` is empty."""
+    return None
+
+
+@pytest.fixture
+async def emulator(emulator_scenario) -> AsyncIterator[StiggEmulator]:
+    """The loopback Stigg emulator on 127.0.0.1:0. At teardown, every GraphQL document the
+    code under test sent must have validated against the upstream schema."""
+    emu = StiggEmulator(api_key=API_KEY, scenario=emulator_scenario)
+    await emu.start(host="127.0.0.1", port=0)
+    try:
+        yield emu
+        assert emu.validation_failures == []
+    finally:
+        await emu.stop()
