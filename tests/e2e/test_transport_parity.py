@@ -22,6 +22,7 @@ from sidecarpb.v1 import sidecar_pb2 as pb
 from support.clients import StubCaller
 from support.errors import status_message, status_name
 from support.http_api import grpc_answer_as_json, http_sidecar, json_request_of
+from support.requests import metered_request
 from support.upstream import API_CALLS_V2, credit, feature
 
 PATH = {e.rpc: e.path for e in ENDPOINTS}
@@ -30,15 +31,7 @@ STATUS = {"INVALID_ARGUMENT": 400, "NOT_FOUND": 404, "FAILED_PRECONDITION": 424,
 
 
 def metered(customer: str, feature_id: str, requested: float | None = None, **fallback):
-    options = pb.MeteredEntitlementOptions()
-    if requested is not None:
-        options.requested_usage = requested
-    if fallback:
-        options.fallback.CopyFrom(pb.MeteredEntitlementFallback(**fallback))
-    request = pb.GetMeteredEntitlementRequest(customer_id=customer, feature_id=feature_id)
-    if requested is not None or fallback:
-        request.options.CopyFrom(options)
-    return ("GetMeteredEntitlement", request)
+    return ("GetMeteredEntitlement", metered_request(customer, feature_id, requested, **fallback))
 
 
 def boolean(customer: str, feature_id: str, fallback: bool | None = None):

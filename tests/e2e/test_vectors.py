@@ -8,13 +8,14 @@ refetches, so those parts assert the refetch instead.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
 
 from support.sidecar import metric
 from domain.model.identifiers import CustomerKey
 from sidecarpb.v1 import sidecar_pb2 as pb
+from support.requests import metered_request
 from support.errors import status_message, status_name
 from support.upstream import API_CALLS_V2, entitlement_reads, feature
 
@@ -25,16 +26,7 @@ def ts(text: str) -> int:
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
 
 
-def metered(customer: str, feature_id: str, requested: float | None = None, **fallback):
-    options = pb.MeteredEntitlementOptions()
-    if requested is not None:
-        options.requested_usage = requested
-    if fallback:
-        options.fallback.CopyFrom(pb.MeteredEntitlementFallback(**fallback))
-    request = pb.GetMeteredEntitlementRequest(customer_id=customer, feature_id=feature_id)
-    if requested is not None or fallback:
-        request.options.CopyFrom(options)
-    return request
+metered = metered_request
 
 
 async def test_v1_boolean_granted(emulator, sidecar):
