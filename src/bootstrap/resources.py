@@ -5,7 +5,7 @@ from typing import AsyncIterator
 
 import httpx
 
-from adapters.outbound.file_outbox import FileEventOutbox
+from adapters.outbound.file_outbox import FileOutbox
 from ports.clock import Clock
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -64,9 +64,9 @@ async def redis_client(
         await pool.disconnect()
 
 
-async def event_outbox(directory: str, max_bytes: int, clock: Clock) -> AsyncIterator[FileEventOutbox]:
+async def event_outbox(directory: str, max_bytes: int, clock: Clock) -> AsyncIterator[FileOutbox]:
     """The file event outbox: recovered on open; closed (pending appends finished) last."""
-    outbox = await FileEventOutbox.open(directory, max_bytes=max_bytes, clock=clock)
+    outbox = await FileOutbox.open(directory, max_bytes=max_bytes, clock=clock)
     try:
         yield outbox
     finally:

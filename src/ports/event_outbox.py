@@ -8,9 +8,12 @@ sent again, and the upstream deduplicates them on the caller's ``idempotency_key
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, Sequence, TypeVar, runtime_checkable
 
 from domain.model.reports import Event
+
+#: What one outbox holds: ``Event`` (ReportEvents) or ``UsageReport`` (buffered usage).
+Item = TypeVar("Item")
 
 #: Identifies one queued event within one outbox; increases in append order.
 OutboxItemId = int
@@ -31,10 +34,12 @@ class OutboxFullError(Exception):
 
 
 @runtime_checkable
-class EventOutbox(Protocol):
+class Outbox(Protocol[Item]):
+    """A durable queue of one item type (the docstring above holds for every type)."""
+
     @abstractmethod
-    async def append(self, events: Sequence[Event]) -> None:
-        """Queue all of ``events`` or none. When it returns they survive a crash.
+    async def append(self, items: Sequence[Item]) -> None:
+        """Queue all of ``items`` or none. When it returns they survive a crash.
 
         Raises ``OutboxFullError`` when over capacity (nothing queued).
         """
@@ -42,7 +47,7 @@ class EventOutbox(Protocol):
     @abstractmethod
     async def peek(
         self, max_events: int, *, max_bytes: int | None = None
-    ) -> list[tuple[OutboxItemId, Event]]:
+    ) -> list[tuple[OutboxItemId, Item]]:
         """The oldest unacknowledged items, oldest first, without removing them: at most
         ``max_events``, and (if given) at most ``max_bytes`` of stored size, though always
         at least one item when any is queued. Empty when nothing is queued."""
@@ -69,3 +74,8 @@ class EventOutbox(Protocol):
     @abstractmethod
     async def close(self) -> None:
         """Finish pending appends and release the storage; the outbox is unusable after."""
+
+
+@runtime_checkable
+class EventOutbox(Outbox[Event], Protocol):
+    """The outbox of ReportEvents."""

@@ -1,4 +1,4 @@
-"""FileEventOutbox on real files in tmp_path: the port's contract (shared with the
+"""FileOutbox on real files in tmp_path: the port's contract (shared with the
 in-memory fake), durability, crash recovery, acknowledgements, segment deletion,
 capacity, group commit, and a real SIGKILL of a process appending."""
 from __future__ import annotations
@@ -16,8 +16,9 @@ import pytest
 
 from adapters.outbound import file_outbox as file_outbox_module
 from adapters.outbound import file_outbox_disk as disk
-from adapters.outbound.file_outbox import FileEventOutbox, OutboxInUseError
+from adapters.outbound.file_outbox import FileOutbox, OutboxInUseError
 from adapters.outbound.file_outbox_codec import encode_record
+from adapters.outbound.outbox_items import EVENT_CODEC
 from domain.model.identifiers import CustomerKey
 from domain.model.reports import Event
 from ports.event_outbox import EventOutbox, OutboxFullError
@@ -53,11 +54,11 @@ def directory(tmp_path) -> Path:
 @pytest.fixture
 async def opened(directory, clock):
     """``await opened(**options)`` opens the directory; everything opened is closed after."""
-    outboxes: list[FileEventOutbox] = []
+    outboxes: list[FileOutbox] = []
 
-    async def open_(**options) -> FileEventOutbox:
+    async def open_(**options) -> FileOutbox:
         options = {"max_bytes": 64 * MiB, "clock": clock} | options
-        outbox = await FileEventOutbox.open(directory, **options)
+        outbox = await FileOutbox.open(directory, **options)
         outboxes.append(outbox)
         return outbox
 
@@ -165,7 +166,7 @@ async def test_append_is_on_disk_when_it_returns(opened, directory, tmp_path, cl
     outbox = await opened()
     await outbox.append(events(100))
     copy = crash_copy(directory, tmp_path / "after-crash")
-    recovered = await FileEventOutbox.open(copy, max_bytes=64 * MiB, clock=clock)
+    recovered = await FileOutbox.open(copy, max_bytes=64 * MiB, clock=clock)
     try:
         assert keys(await drain(recovered)) == [f"k-{i}" for i in range(100)]
     finally:
@@ -175,7 +176,7 @@ async def test_append_is_on_disk_when_it_returns(opened, directory, tmp_path, cl
 async def test_second_process_cannot_open_the_same_directory(opened, directory, clock):
     await opened()
     with pytest.raises(OutboxInUseError):
-        await FileEventOutbox.open(directory, max_bytes=MiB, clock=clock)
+        await FileOutbox.open(directory, max_bytes=MiB, clock=clock)
 
 
 # --- recovery after a crash -------------------------------------------------------
@@ -229,7 +230,7 @@ async def test_a_record_damaged_past_its_header_is_dropped_when_read(opened, dir
     assert reopened.depth() == 4  # recovery reads headers only
     assert keys(await reopened.peek(10)) == ["k-0", "k-2", "k-3"]
     assert reopened.depth() == 3
-    assert "damaged event records" in caplog.text
+    assert "damaged records" in caplog.text
 
 
 async def test_stray_temporary_files_are_removed(opened, directory):
@@ -259,7 +260,7 @@ async def test_acknowledgements_are_durable_when_acknowledge_returns(opened, dir
     items = await outbox.peek(3)
     await outbox.acknowledge([item_id for item_id, _ in items])
     copy = crash_copy(directory, tmp_path / "after-crash")
-    recovered = await FileEventOutbox.open(copy, max_bytes=64 * MiB, clock=clock)
+    recovered = await FileOutbox.open(copy, max_bytes=64 * MiB, clock=clock)
     try:
         assert keys(await drain(recovered)) == ["k-3", "k-4", "k-5"]
     finally:
@@ -328,7 +329,7 @@ async def test_segments_roll_and_are_deleted_once_fully_acknowledged(opened, dir
 
 
 async def test_capacity_refuses_until_acknowledgements_free_space(opened):
-    one = len(encode_record(1, 1752161400000, event(10)))
+    one = len(encode_record(1, 1752161400000, EVENT_CODEC.encode(event(10))))
     outbox = await opened(max_bytes=one * 10, segment_bytes=one * 3)
     accepted = 0
     with pytest.raises(OutboxFullError) as caught:
@@ -443,7 +444,7 @@ async def test_a_cancelled_appender_does_not_cancel_the_shared_write(opened):
 CHILD = textwrap.dedent("""
     import asyncio, sys
     sys.path[:0] = [sys.argv[2], sys.argv[3]]
-    from adapters.outbound.file_outbox import FileEventOutbox
+    from adapters.outbound.file_outbox import FileOutbox
     from adapters.outbound.system_clock import SystemClock
     from domain.model.identifiers import CustomerKey
     from domain.model.reports import Event
@@ -457,7 +458,7 @@ CHILD = textwrap.dedent("""
             n += 5
 
     async def main():
-        outbox = await FileEventOutbox.open(sys.argv[1], max_bytes=1 << 30, clock=SystemClock(),
+        outbox = await FileOutbox.open(sys.argv[1], max_bytes=1 << 30, clock=SystemClock(),
                                             segment_bytes=64 * 1024)
         print("ready", flush=True)
         await asyncio.gather(*(writer(outbox, w) for w in range(8)))
@@ -486,7 +487,7 @@ async def test_sigkill_while_appending_loses_nothing_that_was_confirmed(director
             child.wait()
     for line in rest.split("\n")[:-1]:  # complete lines only: the kill may cut the last
         confirmed.update(line.split())
-    recovered = await FileEventOutbox.open(directory, max_bytes=1 << 30, clock=clock)
+    recovered = await FileOutbox.open(directory, max_bytes=1 << 30, clock=clock)
     try:
         found = keys(await drain(recovered))
     finally:

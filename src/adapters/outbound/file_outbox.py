@@ -1,4 +1,4 @@
-"""FileEventOutbox: the event outbox as append-only JSON-lines files in one directory.
+"""FileOutbox: a durable outbox as append-only JSON-lines files in one directory.
 
 Layout of ``directory`` (format 1; line formats in ``file_outbox_codec``):
 
@@ -30,9 +30,9 @@ from typing import Sequence
 
 from adapters.outbound import file_outbox_disk as disk
 from adapters.outbound.file_outbox_codec import decode_record, encode_acks, encode_record, id_ranges
-from domain.model.reports import Event
+from adapters.outbound.outbox_items import EVENT_CODEC, Item, ItemCodec
 from ports.clock import Clock
-from ports.event_outbox import EventOutbox, OutboxFullError, OutboxItemId
+from ports.event_outbox import Outbox, OutboxFullError, OutboxItemId
 
 log = logging.getLogger("sidecar.outbox")
 
@@ -60,12 +60,14 @@ class _Append:
     done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-class FileEventOutbox(EventOutbox):
-    """Build with ``await FileEventOutbox.open(directory, max_bytes=…, clock=…)``."""
+class FileOutbox(Outbox[Item]):
+    """Build with ``await FileOutbox.open(directory, max_bytes=…, clock=…, codec=…)``;
+    ``codec`` (default: events) turns items into records and back (``outbox_items``)."""
 
     def __init__(self, directory: Path, lock_fd: int, recovered: disk.Recovered, *,
-                 max_bytes: int, clock: Clock, segment_bytes: int) -> None:
+                 max_bytes: int, clock: Clock, segment_bytes: int, codec: ItemCodec[Item]) -> None:
         self._dir = directory
+        self._codec = codec
         self._lock_fd = lock_fd
         self._max_bytes = max_bytes
         self._clock = clock
@@ -87,7 +89,8 @@ class FileEventOutbox(EventOutbox):
 
     @classmethod
     async def open(cls, directory: str | os.PathLike[str], *, max_bytes: int, clock: Clock,
-                   segment_bytes: int | None = None) -> FileEventOutbox:
+                   segment_bytes: int | None = None,
+                   codec: ItemCodec[Item] = EVENT_CODEC) -> FileOutbox[Item]:
         """Lock ``directory`` (created if missing) and recover what it holds.
 
         Raises ``OutboxInUseError`` if another process has it open, ``OSError`` if it
@@ -104,7 +107,7 @@ class FileEventOutbox(EventOutbox):
             os.close(lock_fd)
             raise
         outbox = cls(path, lock_fd, recovered, max_bytes=max_bytes, clock=clock,
-                     segment_bytes=segment_bytes or default_segment_bytes(max_bytes))
+                     segment_bytes=segment_bytes or default_segment_bytes(max_bytes), codec=codec)
         log.info("event outbox opened", extra={
             "directory": str(path), "depth": outbox.depth(), "bytes_used": outbox.bytes_used(),
             "capacity_bytes": max_bytes, "skipped_lines": recovered.skipped_lines,
@@ -113,13 +116,14 @@ class FileEventOutbox(EventOutbox):
 
     # --- appends (group commit) -----------------------------------------------------
 
-    async def append(self, events: Sequence[Event]) -> None:
+    async def append(self, items: Sequence[Item]) -> None:
         if self._closed:
-            raise RuntimeError("the event outbox is closed")
-        if not events:
+            raise RuntimeError("the outbox is closed")
+        if not items:
             return
         at_ms = self._clock.now_ms()
-        lines = [encode_record(self._next_id + i, at_ms, e) for i, e in enumerate(events)]
+        encode = self._codec.encode
+        lines = [encode_record(self._next_id + i, at_ms, encode(item)) for i, item in enumerate(items)]
         size = sum(map(len, lines))
         used = self.bytes_used()
         if used + size > self._max_bytes:
@@ -199,11 +203,12 @@ class FileEventOutbox(EventOutbox):
     # --- reads and acknowledgements -------------------------------------------------
 
     async def peek(self, max_events: int, *, max_bytes: int | None = None
-                   ) -> list[tuple[OutboxItemId, Event]]:
+                   ) -> list[tuple[OutboxItemId, Item]]:
         picks = self._pick(max_events, max_bytes)
-        found, damaged = await asyncio.to_thread(self._read, picks)
+        found, damaged = await asyncio.to_thread(self._read, picks, self._codec)
         if damaged:
-            log.error("damaged event records in the outbox were dropped", extra={"ids": damaged})
+            log.error("damaged records in the outbox were dropped",
+                      extra={"ids": damaged, "directory": str(self._dir)})
             await self.acknowledge(damaged)
         return found
 
@@ -225,8 +230,8 @@ class FileEventOutbox(EventOutbox):
         return [pick for pick in picks if pick[1]]
 
     @staticmethod
-    def _read(picks: list[tuple[disk.Segment, list[int]]]):
-        found: list[tuple[OutboxItemId, Event]] = []
+    def _read(picks: list[tuple[disk.Segment, list[int]]], codec: ItemCodec[Item]):
+        found: list[tuple[OutboxItemId, Item]] = []
         damaged: list[int] = []
         for segment, chosen in picks:
             start = segment.offsets[chosen[0]]
@@ -239,7 +244,7 @@ class FileEventOutbox(EventOutbox):
                 if segment.acked[index]:
                     continue
                 offset = segment.offsets[index] - start
-                decoded = decode_record(data[offset : offset + segment.lengths[index]])
+                decoded = decode_record(data[offset : offset + segment.lengths[index]], codec)
                 if decoded is None or decoded[0] != segment.ids[index]:
                     damaged.append(segment.ids[index])
                 else:

@@ -1,13 +1,11 @@
-"""The line formats of the file outbox (format 1): event records and acknowledgements.
+"""The line formats of the file outbox (format 1): item records and acknowledgements.
 
 A record is one JSON object on one ``\\n``-terminated UTF-8 line::
 
-    {"id": 17, "at": 1752161400000, "n": "login", "c": "acme", "k": "key-1",
-     "r": "site-1", "d": {"plan": "pro"}, "t": 1752161399000}
+    {"id": 17, "at": 1752161400000, "n": "login", "c": "acme", "k": "key-1", ...}
 
-``id`` is the outbox item id, ``at`` the append time (epoch ms); ``n``, ``c``, ``k`` are
-the event name, customer id and idempotency key; ``r`` (resource id), ``d`` (dimensions)
-and ``t`` (event timestamp, epoch ms) are omitted when empty.
+``id`` is the outbox item id, ``at`` the append time (epoch ms); the other fields are
+the item's, as its codec writes them (``outbox_items``: events, usage reports).
 
 An acknowledgement line is ``{"a": [[first, last], ...]}``: inclusive id ranges. A
 compacted acknowledgement log starts with ``{"next": N}``: every id below N was handed
@@ -22,8 +20,7 @@ import json
 import re
 from typing import Any, Iterable, Sequence
 
-from domain.model.identifiers import CustomerKey
-from domain.model.reports import Event
+from adapters.outbound.outbox_items import Item, ItemCodec, is_int
 
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -42,16 +39,10 @@ def _load(line: bytes) -> Any:
         return None
 
 
-def encode_record(item_id: int, at_ms: int, event: Event) -> bytes:
-    body: dict[str, Any] = {"id": item_id, "at": at_ms, "n": event.event_name,
-                            "c": event.key.customer_id, "k": event.idempotency_key}
-    if event.key.resource_id is not None:
-        body["r"] = event.key.resource_id
-    if event.dimensions:
-        body["d"] = event.dimensions
-    if event.timestamp_ms is not None:
-        body["t"] = event.timestamp_ms
-    return _bytes(body)
+def encode_record(item_id: int, at_ms: int, fields: dict[str, Any]) -> bytes:
+    """One record line: ``id`` and ``at`` first (``record_header`` reads them), then the
+    item codec's ``fields``."""
+    return _bytes({"id": item_id, "at": at_ms, **fields})
 
 
 _HEADER = re.compile(rb'\{"id":(\d+),"at":(-?\d+),')
@@ -66,26 +57,16 @@ def record_header(line: bytes) -> tuple[int, int] | None:
     return None if match is None else (int(match[1]), int(match[2]))
 
 
-def decode_record(line: bytes) -> tuple[int, int, Event] | None:
-    """``(id, at_ms, event)`` of a complete, well-formed record line, else ``None``."""
+def decode_record(line: bytes, codec: ItemCodec[Item]) -> tuple[int, int, Item] | None:
+    """``(id, at_ms, item)`` of a complete, well-formed record line, else ``None``."""
     body = _load(line)
     if not isinstance(body, dict):
         return None
-    item_id, at_ms, dims = body.get("id"), body.get("at"), body.get("d", {})
-    texts = [body.get(name) for name in ("n", "c", "k")]
-    resource, timestamp = body.get("r"), body.get("t")
-    if (not _is_int(item_id) or not _is_int(at_ms) or not all(isinstance(t, str) for t in texts)
-            or not isinstance(dims, dict) or not (resource is None or isinstance(resource, str))
-            or not (timestamp is None or _is_int(timestamp))):
+    item_id, at_ms = body.get("id"), body.get("at")
+    if not is_int(item_id) or not is_int(at_ms):
         return None
-    name, customer, key = texts
-    event = Event(event_name=name, key=CustomerKey(customer, resource), idempotency_key=key,
-                  dimensions=dims, timestamp_ms=timestamp)
-    return item_id, at_ms, event
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    item = codec.decode(body)
+    return None if item is None else (item_id, at_ms, item)
 
 
 def id_ranges(ids: Iterable[int]) -> list[list[int]]:
@@ -113,13 +94,13 @@ def decode_ack_line(line: bytes) -> tuple[list[tuple[int, int]], int | None] | N
     if not isinstance(body, dict):
         return None
     if "next" in body:
-        return ([], body["next"]) if _is_int(body["next"]) else None
+        return ([], body["next"]) if is_int(body["next"]) else None
     runs = body.get("a")
     if not isinstance(runs, list):
         return None
     ranges = []
     for run in runs:
-        if not (isinstance(run, list) and len(run) == 2 and all(_is_int(v) for v in run)
+        if not (isinstance(run, list) and len(run) == 2 and all(is_int(v) for v in run)
                 and run[0] <= run[1]):
             return None
         ranges.append((run[0], run[1]))

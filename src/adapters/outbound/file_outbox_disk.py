@@ -1,7 +1,7 @@
 """Blocking file work of the file outbox (run in a worker thread), and the in-memory index
 of one segment file.
 
-Nothing here touches the event loop: ``FileEventOutbox`` calls these through
+Nothing here touches the event loop: ``FileOutbox`` calls these through
 ``asyncio.to_thread``.
 """
 from __future__ import annotations

@@ -1,0 +1,75 @@
+"""How outbox items become JSON objects and back: one codec per item type.
+
+Every outbox adapter (files, Redis stream) stores an item as the JSON object its codec
+gives, next to the adapter's own fields (``id``, ``at``: codecs never use those names).
+A codec's ``decode`` answers ``None`` for an object that is not a well-formed item, so a
+damaged record is dropped (and logged by the adapter) rather than crashing the sender.
+
+Event objects (format 1)::
+
+    {"n": "login", "c": "acme", "k": "key-1", "r": "site-1", "d": {"plan": "pro"},
+     "t": 1752161399000}
+
+``n``, ``c``, ``k`` are the event name, customer id and idempotency key; ``r`` (resource
+id), ``d`` (dimensions) and ``t`` (event timestamp, epoch ms) are omitted when empty.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol, TypeVar
+
+from domain.model.identifiers import CustomerKey
+from domain.model.reports import Event
+
+Item = TypeVar("Item")
+
+
+class ItemCodec(Protocol[Item]):
+    """``encode(item) -> dict`` (JSON-able, without the keys ``id``/``at``);
+    ``decode(dict) -> item | None``."""
+
+    def encode(self, item: Item) -> dict[str, Any]: ...
+
+    def decode(self, body: dict[str, Any]) -> Item | None: ...
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def optional(body: dict[str, Any], name: str, kind: type) -> tuple[bool, Any]:
+    """``(ok, value)`` of an optional field: absent → ``(True, None)``."""
+    value = body.get(name)
+    if value is None:
+        return True, None
+    ok = is_int(value) if kind is int else isinstance(value, kind)
+    return ok, value
+
+
+class EventCodec:
+    """Events as described in the module docstring."""
+
+    def encode(self, event: Event) -> dict[str, Any]:
+        body: dict[str, Any] = {"n": event.event_name, "c": event.key.customer_id,
+                                "k": event.idempotency_key}
+        if event.key.resource_id is not None:
+            body["r"] = event.key.resource_id
+        if event.dimensions:
+            body["d"] = event.dimensions
+        if event.timestamp_ms is not None:
+            body["t"] = event.timestamp_ms
+        return body
+
+    def decode(self, body: dict[str, Any]) -> Event | None:
+        texts = [body.get(name) for name in ("n", "c", "k")]
+        dims = body.get("d", {})
+        resource_ok, resource = optional(body, "r", str)
+        timestamp_ok, timestamp = optional(body, "t", int)
+        if (not all(isinstance(t, str) for t in texts) or not isinstance(dims, dict)
+                or not resource_ok or not timestamp_ok):
+            return None
+        name, customer, key = texts
+        return Event(event_name=name, key=CustomerKey(customer, resource), idempotency_key=key,
+                     dimensions=dims, timestamp_ms=timestamp)
+
+
+EVENT_CODEC: ItemCodec[Event] = EventCodec()
