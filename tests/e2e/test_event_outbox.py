@@ -24,8 +24,8 @@ from support.processes import Child, start_sidecar
 from support.sidecar import base_env
 
 GRACE_MS = 3000
-#: How long the upstream stays down in the outage test (the issue's 30 s, shortened).
-OUTAGE_S = 5.0
+#: How long the upstream stays down in the outage test (the issue's 30 s; marked slow).
+OUTAGE_S = 30.0
 
 
 def outbox_env(emulator, directory: Path, **extra: str) -> dict[str, str]:
@@ -145,7 +145,8 @@ async def test_1000_events_reported_during_an_outage_are_delivered_exactly_once(
                                for i in range(0, 1000, 10)))
     await asyncio.sleep(max(0.0, OUTAGE_S - (loop.time() - began)))
     assert emulator.events_received == []
-    assert emulator.count(operation="reportEvent") >= 2  # it kept retrying meanwhile
+    # It kept retrying through the outage, with its backoff capped at 1 s here.
+    assert emulator.count(operation="reportEvent") >= OUTAGE_S / 2
     emulator.clear_faults()
     await eventually(lambda: len(emulator.events) == 1000, "1000 distinct events upstream")
     await asyncio.sleep(1.0)  # nothing more may arrive
