@@ -23,11 +23,13 @@ from bench import data, load, procs, run
 
 
 async def _profile(scenario: run.Scenario, concurrency: int, seconds: float, top: int,
-                   sort: str, upstream: str) -> str:
+                   sort: str, upstream: str, redis_port: int | None) -> str:
     from bootstrap.app import SidecarApp
     from bootstrap.settings import load_sidecar_settings
 
-    env = run.sidecar_env(upstream, scenario.sidecar != "cold", LOG_LEVEL="warn")
+    extra = {} if redis_port is None else dict(
+        REDIS_ENVIRONMENT_PREFIX="bench", REDIS_HOST="127.0.0.1", REDIS_PORT=str(redis_port))
+    env = run.sidecar_env(upstream, scenario.sidecar == "live", LOG_LEVEL="warn", **extra)
     for name in list(os.environ):
         if name.startswith(("REDIS_", "WS_", "CACHE_")):
             del os.environ[name]
@@ -37,7 +39,7 @@ async def _profile(scenario: run.Scenario, concurrency: int, seconds: float, top
     await app.start()
     try:
         deadline = time.monotonic() + 20
-        while scenario.sidecar != "cold" and not (app._realtime and app._realtime.live):
+        while scenario.sidecar == "live" and not (app._realtime and app._realtime.live):
             if time.monotonic() > deadline:
                 raise RuntimeError("real-time feed not live")
             await asyncio.sleep(0.05)
@@ -66,7 +68,7 @@ async def _profile(scenario: run.Scenario, concurrency: int, seconds: float, top
 
 
 def main(argv: list[str] | None = None) -> int:
-    names = [s.name for s in run.scenarios() if s.sidecar in ("live", "cold")]
+    names = [s.name for s in run.scenarios() if s.sidecar in ("live", "cold", "redis")]
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
     parser.add_argument("--scenario", default="hit_memory_metered", choices=names)
     parser.add_argument("--concurrency", type=int, default=8)
@@ -79,12 +81,15 @@ def main(argv: list[str] | None = None) -> int:
         snapshot = data.write_snapshot(Path(scratch) / "scenario.json")
         emulator = procs.start("emulator", procs.emulator_argv(snapshot, data.API_KEY),
                                procs.python_env(), procs.EMULATOR_READY, Path(scratch))
+        redis = run.LocalRedis(Path(scratch)) if scenario.sidecar == "redis" else None
         try:
             upstream = emulator.ready["line"].rsplit(" ", 1)[1]
             print(asyncio.run(_profile(scenario, args.concurrency, args.seconds, args.top,
-                                       args.sort, upstream)))
+                                       args.sort, upstream, redis and redis.port)))
         finally:
             emulator.stop()
+            if redis is not None:
+                redis.stop()
     return 0
 
 

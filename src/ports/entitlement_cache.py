@@ -25,6 +25,13 @@ class EntitlementCache(Protocol):
     async def get(self, key: CustomerKey) -> CachedEntry | None:
         """The entry for ``key`` or ``None``. Raises ``CacheUnavailableError``."""
 
+    def peek(self, key: CustomerKey) -> CachedEntry | None:
+        """The entry for ``key`` if the cache holds it in this process and can answer
+        without I/O (a read, as ``get``: it counts as a use for LRU); otherwise
+        ``None``, also for caches that never can (Redis): they have no fast path.
+        Never raises."""
+        return None
+
     @abstractmethod
     def fetch_token(self) -> Hashable:
         """An opaque token to take *before* a fetch starts and hand to ``put``, so a

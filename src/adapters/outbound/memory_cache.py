@@ -103,6 +103,9 @@ class MemoryEntitlementCache(EntitlementCache):
 
     # --- reads and writes ---
     async def get(self, key: CustomerKey) -> CachedEntry | None:
+        return self.peek(key)
+
+    def peek(self, key: CustomerKey) -> CachedEntry | None:
         entry = self._entries.get(key)
         if entry is None:
             return None

@@ -107,7 +107,7 @@ def is_expired(valid_until_ms: int | None, now_ms: int) -> bool:
     return valid_until_ms is not None and valid_until_ms <= now_ms
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class EntitlementSet:
     """Everything known about one (customer, resource) (decision-rules.md §1.1).
 

@@ -14,6 +14,7 @@ from domain.model.decide import (
 )
 from domain.model.entitlement import EntitlementSet, is_expired
 from domain.model.fallback import FallbackValues
+from domain.model.freshness import Freshness, credit_answer_until, feature_answer_until
 from domain.model.identifiers import CustomerKey
 from domain.model.kinds import FeatureKind
 from domain.services.load_entitlements import ExpiryCheck
@@ -56,12 +57,25 @@ class CheckTypedEntitlement:
     async def execute(
         self, kind: FeatureKind, key: CustomerKey, query: FeatureQuery, deadline: Budget | None
     ) -> FeatureAnswer:
+        return (await self.answer(kind, key, query, deadline))[0]
+
+    def still_current(self, freshness: Freshness) -> bool:
+        """Whether an answer of any read use case with ``freshness`` may be reused now
+        (they share one ``ReadContext``); counts a cache hit when true. No I/O."""
+        return self._ctx.still_current(freshness)
+
+    async def answer(
+        self, kind: FeatureKind, key: CustomerKey, query: FeatureQuery, deadline: Budget | None
+    ) -> tuple[FeatureAnswer, Freshness | None]:
+        """The answer, and its freshness when it may be reused (``domain.model.freshness``):
+        only plain answers from a trusted cache hit, never fallbacks or mismatches (those
+        log and count on every call)."""
         rpc = TYPED_RPC_NAMES[kind]
         ctx = self._ctx
-        entitlements = None
+        loaded = None
         if ctx.input_problem(rpc, key, feature_id=query.feature_id) is None:
             loaded = await ctx.load(key, deadline, feature_expired(query.feature_id))
-            entitlements = loaded.entitlements if loaded is not None else None
+        entitlements = loaded.entitlements if loaded is not None else None
         answer = typed_answer(kind, entitlements, query, ctx.fallbacks, ctx.clock.now_ms())
         if answer.mismatched_kind is not None:
             log.warning(
@@ -71,7 +85,12 @@ class CheckTypedEntitlement:
             )
         if answer.is_fallback:
             ctx.count_fallback(rpc, answer.has_access, answer.reason)
-        return answer
+            return answer, None
+        return answer, _feature_freshness(ctx, loaded, query.feature_id)
+
+
+def _feature_freshness(ctx: ReadContext, loaded, feature_id: str) -> Freshness | None:
+    return ctx.freshness(loaded, lambda entitlements: feature_answer_until(entitlements, feature_id))
 
 
 class CheckEntitlement:
@@ -83,7 +102,14 @@ class CheckEntitlement:
     async def execute(
         self, key: CustomerKey, query: FeatureQuery, deadline: Budget | None, *, rpc: str
     ) -> FeatureAnswer:
+        return (await self.answer(key, query, deadline, rpc=rpc))[0]
+
+    async def answer(
+        self, key: CustomerKey, query: FeatureQuery, deadline: Budget | None, *, rpc: str
+    ) -> tuple[FeatureAnswer, Freshness | None]:
+        """As ``CheckTypedEntitlement.answer``."""
         ctx = self._ctx
+        loaded = None
         if ctx.input_problem(rpc, key, feature_id=query.feature_id) is not None:
             answer = invalid_feature_answer(query, ctx.fallbacks)
         else:
@@ -92,7 +118,8 @@ class CheckEntitlement:
             answer = generic_answer(entitlements, query, ctx.fallbacks, ctx.clock.now_ms())
         if answer.is_fallback:
             ctx.count_fallback(rpc, answer.has_access, answer.reason)
-        return answer
+            return answer, None
+        return answer, _feature_freshness(ctx, loaded, query.feature_id)
 
 
 class CheckCredit:
@@ -109,13 +136,26 @@ class CheckCredit:
         fallback: FallbackValues | None,
         deadline: Budget | None,
     ) -> CreditAnswer:
+        return (await self.answer(key, currency_id, requested_usage, fallback, deadline))[0]
+
+    async def answer(
+        self,
+        key: CustomerKey,
+        currency_id: str,
+        requested_usage: float | None,
+        fallback: FallbackValues | None,
+        deadline: Budget | None,
+    ) -> tuple[CreditAnswer, Freshness | None]:
+        """As ``CheckTypedEntitlement.answer``."""
         rpc = "GetEntitlementV2"
         ctx = self._ctx
-        entitlements = None
+        loaded = None
         if ctx.input_problem(rpc, key, currency_id=currency_id) is None:
             loaded = await ctx.load(key, deadline, credit_expired(currency_id))
-            entitlements = loaded.entitlements if loaded is not None else None
+        entitlements = loaded.entitlements if loaded is not None else None
         answer = credit_answer(entitlements, currency_id, requested_usage, fallback)
         if answer.is_fallback:
             ctx.count_fallback(rpc, answer.has_access, answer.reason)
-        return answer
+            return answer, None
+        return answer, ctx.freshness(
+            loaded, lambda entitlements: credit_answer_until(entitlements, currency_id))

@@ -6,6 +6,7 @@ import logging
 from domain.model.answers import CreditAnswer, FeatureAnswer
 from domain.model.budget import Budget
 from domain.model.decide import FeatureQuery, invalid_feature_answer
+from domain.model.freshness import Freshness
 from domain.model.identifiers import CustomerKey
 from domain.model.kinds import FeatureKind
 from domain.services.check_entitlement import CheckCredit, CheckEntitlement
@@ -34,13 +35,23 @@ class CheckEntitlementV2:
         currency_id: str,
         deadline: Budget | None,
     ) -> FeatureAnswer | CreditAnswer:
+        return (await self.answer(key, query, currency_id, deadline))[0]
+
+    async def answer(
+        self,
+        key: CustomerKey,
+        query: FeatureQuery,
+        currency_id: str,
+        deadline: Budget | None,
+    ) -> tuple[FeatureAnswer | CreditAnswer, Freshness | None]:
+        """As ``CheckTypedEntitlement.answer``."""
         feature_id = query.feature_id
         if bool(feature_id) != bool(currency_id):
             if currency_id:
-                return await self._credits.execute(
+                return await self._credits.answer(
                     key, currency_id, query.requested_usage, query.fallback, deadline
                 )
-            return await self._features.execute(key, query, deadline, rpc=RPC)
+            return await self._features.answer(key, query, deadline, rpc=RPC)
         log.error(
             "GetEntitlementV2 needs exactly one of feature_id and currency_id",
             extra={"rpc": RPC, "feature_id": feature_id, "currency_id": currency_id},
@@ -50,4 +61,4 @@ class CheckEntitlementV2:
         kind = None if feature_id else FeatureKind.BOOLEAN
         answer = invalid_feature_answer(query, self._ctx.fallbacks, kind)
         self._ctx.count_fallback(RPC, answer.has_access, answer.reason)
-        return answer
+        return answer, None

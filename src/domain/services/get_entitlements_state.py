@@ -4,6 +4,7 @@ from __future__ import annotations
 from domain.model.answers import StateAnswer
 from domain.model.budget import Budget
 from domain.model.decide import fallback_list, state_answer
+from domain.model.freshness import Freshness, state_answer_until
 from domain.model.identifiers import CustomerKey
 from domain.model.kinds import AccessDeniedReason
 from domain.services.read_context import ReadContext
@@ -17,10 +18,17 @@ class GetEntitlementsState:
         self._ctx = context
 
     async def execute(self, key: CustomerKey, deadline: Budget | None, *, rpc: str) -> StateAnswer:
+        return (await self.answer(key, deadline, rpc=rpc))[0]
+
+    async def answer(self, key: CustomerKey, deadline: Budget | None, *, rpc: str
+                     ) -> tuple[StateAnswer, Freshness | None]:
+        """The answer, and its freshness when it may be reused (``domain.model.freshness``):
+        only answers from a trusted cache hit."""
         ctx = self._ctx
         if ctx.input_problem(rpc, key) is None:
             loaded = await ctx.load(key, deadline)
             if loaded is not None:
-                return state_answer(loaded.entitlements, ctx.clock.now_ms())
+                answer = state_answer(loaded.entitlements, ctx.clock.now_ms())
+                return answer, ctx.freshness(loaded, state_answer_until)
         ctx.count_fallback(rpc, False, AccessDeniedReason.UNKNOWN)
-        return fallback_list(ctx.fallbacks)
+        return fallback_list(ctx.fallbacks), None

@@ -9,6 +9,7 @@ from typing import Callable
 
 from domain.model.budget import Budget
 from domain.model.entitlement import EntitlementSet
+from domain.model.freshness import Freshness
 from domain.model.identifiers import CustomerKey
 from ports.clock import Clock
 from ports.entitlement_cache import CachedEntry, EntitlementCache
@@ -107,6 +108,17 @@ class LoadEntitlements:
                 )
             return self._last_known_good(entry, expired)
         return Loaded(fetched, Source.LIVE)
+
+    def still_current(self, freshness: Freshness) -> bool:
+        """Whether an answer with this ``freshness`` may be given again now, without
+        I/O: its set is still the trusted entry (``EntitlementCache.peek``) and the time
+        is before its bound. A yes counts as a cache hit, as the read it stands for."""
+        entry = self._cache.peek(freshness.key)
+        if (entry is None or not entry.trusted or entry.entitlements is not freshness.entitlements()
+                or self._clock.now_ms() >= freshness.until_ms):
+            return False
+        self._telemetry.cache_hit()
+        return True
 
     def _last_known_good(self, entry: CachedEntry | None, expired: ExpiryCheck) -> Loaded | None:
         """The untrusted entry, if it is still usable; expired data never answers (§6)."""

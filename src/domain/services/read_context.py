@@ -3,12 +3,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 from domain.model.budget import Budget
+from domain.model.entitlement import EntitlementSet
 from domain.model.fallback import FallbackTable
+from domain.model.freshness import Freshness
 from domain.model.identifiers import CustomerKey
 from domain.model.validation import id_problem
-from domain.services.load_entitlements import ExpiryCheck, LoadEntitlements, any_expired
+from domain.services.load_entitlements import (
+    ExpiryCheck,
+    Loaded,
+    LoadEntitlements,
+    Source,
+    any_expired,
+)
 from ports.clock import Clock
 from ports.telemetry import Telemetry
 
@@ -36,6 +45,18 @@ class ReadContext:
     async def load(self, key: CustomerKey, deadline: Budget | None, expired: ExpiryCheck = any_expired):
         """Load through the loader with this caller's budget and the shared fetch budget."""
         return await self.loader.execute(key, self.budget(deadline), expired, self.fetch_budget())
+
+    def still_current(self, freshness: Freshness) -> bool:
+        """See ``LoadEntitlements.still_current`` (counts a cache hit when true)."""
+        return self.loader.still_current(freshness)
+
+    @staticmethod
+    def freshness(loaded: Loaded | None, until: Callable[[EntitlementSet], float]) -> Freshness | None:
+        """Freshness of an answer computed from ``loaded``: only answers from a trusted
+        cache hit have one (a live fetch or last-known-good is not reused)."""
+        if loaded is None or loaded.source is not Source.CACHE:
+            return None
+        return Freshness.of(loaded.entitlements, until(loaded.entitlements))
 
     def input_problem(self, rpc: str, key: CustomerKey, **ids: str | None) -> str | None:
         """Name and problem of the first unusable id, logged and counted (§8.8), or ``None``."""

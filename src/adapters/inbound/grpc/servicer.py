@@ -13,6 +13,7 @@ from google.protobuf import empty_pb2
 from adapters.inbound.grpc import mapping
 from adapters.inbound.grpc.drain import DrainGate
 from adapters.inbound.grpc.errors import GENERIC_INTERNAL_MESSAGE, status_for
+from adapters.inbound.grpc.response_memo import DEFAULT_MAX_ENTRIES, ResponseMemo
 from adapters.inbound.use_cases import UseCases
 from domain.model.budget import Budget
 from domain.model.kinds import FeatureKind
@@ -80,12 +81,15 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServiceServicer):
         use_cases: UseCases,
         clock: Clock,
         on_rpc: Callable[[str, str, float], None] = lambda rpc, code, seconds: None,
+        memo_entries: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
-        """``on_rpc(rpc, status code name, seconds)`` is called once per finished RPC."""
+        """``on_rpc(rpc, status code name, seconds)`` is called once per finished RPC.
+        ``memo_entries`` bounds the response memo per read RPC (0 turns it off)."""
         self._uc = use_cases
         self._clock = clock
         self.gate = DrainGate()
         self.on_rpc = on_rpc
+        self._memo = ResponseMemo(use_cases.typed.still_current, memo_entries)
 
     def _deadline(self, context: grpc.aio.ServicerContext) -> Budget | None:
         """The caller's deadline less a margin, on our monotonic clock (upstream-api.md §6)."""
@@ -94,64 +98,67 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServiceServicer):
             return None
         return Budget.starting(self._clock.monotonic(), remaining - DEADLINE_MARGIN_S)
 
-    async def _typed(self, kind: FeatureKind, request: Any, query: Any, context: Any) -> Any:
-        return await self._uc.typed.execute(
-            kind, mapping.customer_key(request), query, self._deadline(context)
-        )
+    async def _read(self, rpc: str, request: Any, answer: Callable[[], Awaitable[tuple[Any, Any]]],
+                    to_response: Callable[[Any], Any]) -> Any:
+        """A read RPC through the response memo (``response_memo``): a stored response
+        while the domain says it is still the answer, else ``answer()`` mapped."""
+        raw = request.SerializeToString()
+        response = self._memo.lookup(rpc, raw)
+        if response is None:
+            result, freshness = await answer()
+            response = to_response(result)
+            self._memo.store(rpc, raw, freshness, response)
+        return response
+
+    def _typed(self, kind: FeatureKind, rpc: str, request: Any, to_query: Callable[[Any], Any],
+               to_response: Callable[[Any], Any], context: Any) -> Awaitable[Any]:
+        return self._read(rpc, request, lambda: self._uc.typed.answer(
+            kind, mapping.customer_key(request), to_query(request), self._deadline(context)),
+            to_response)
 
     @_error_policy("GetBooleanEntitlement")
     async def GetBooleanEntitlement(self, request, context):  # noqa: N802 - generated name
-        answer = await self._typed(FeatureKind.BOOLEAN, request, mapping.boolean_query(request), context)
-        return mapping.boolean_response(answer)
+        return await self._typed(FeatureKind.BOOLEAN, "GetBooleanEntitlement", request,
+                                 mapping.boolean_query, mapping.boolean_response, context)
 
     @_error_policy("GetNumericEntitlement")
     async def GetNumericEntitlement(self, request, context):  # noqa: N802
-        answer = await self._typed(FeatureKind.NUMERIC, request, mapping.numeric_query(request), context)
-        return mapping.numeric_response(answer)
+        return await self._typed(FeatureKind.NUMERIC, "GetNumericEntitlement", request,
+                                 mapping.numeric_query, mapping.numeric_response, context)
 
     @_error_policy("GetMeteredEntitlement")
     async def GetMeteredEntitlement(self, request, context):  # noqa: N802
-        answer = await self._typed(FeatureKind.METERED, request, mapping.metered_query(request), context)
-        return mapping.metered_response(answer)
+        return await self._typed(FeatureKind.METERED, "GetMeteredEntitlement", request,
+                                 mapping.metered_query, mapping.metered_response, context)
 
     @_error_policy("GetEnumEntitlement")
     async def GetEnumEntitlement(self, request, context):  # noqa: N802
-        answer = await self._typed(FeatureKind.ENUM, request, mapping.enum_query(request), context)
-        return mapping.enum_response(answer)
+        return await self._typed(FeatureKind.ENUM, "GetEnumEntitlement", request,
+                                 mapping.enum_query, mapping.enum_response, context)
 
     @_error_policy("GetEntitlement")
     async def GetEntitlement(self, request, context):  # noqa: N802
-        answer = await self._uc.generic.execute(
-            mapping.customer_key(request),
-            mapping.generic_query(request.feature_id, request),
-            self._deadline(context),
-            rpc="GetEntitlement",
-        )
-        return mapping.generic_response(answer)
+        return await self._read("GetEntitlement", request, lambda: self._uc.generic.answer(
+            mapping.customer_key(request), mapping.generic_query(request.feature_id, request),
+            self._deadline(context), rpc="GetEntitlement"), mapping.generic_response)
 
     @_error_policy("GetEntitlementV2")
     async def GetEntitlementV2(self, request, context):  # noqa: N802
-        answer = await self._uc.v2.execute(
-            mapping.customer_key(request),
-            mapping.generic_query(request.feature_id, request),
-            request.currency_id,
-            self._deadline(context),
-        )
-        return mapping.v2_response(answer)
+        return await self._read("GetEntitlementV2", request, lambda: self._uc.v2.answer(
+            mapping.customer_key(request), mapping.generic_query(request.feature_id, request),
+            request.currency_id, self._deadline(context)), mapping.v2_response)
 
     @_error_policy("GetEntitlements")
     async def GetEntitlements(self, request, context):  # noqa: N802
-        answer = await self._uc.state.execute(
-            mapping.customer_key(request), self._deadline(context), rpc="GetEntitlements"
-        )
-        return mapping.state_v1_response(answer)
+        return await self._read("GetEntitlements", request, lambda: self._uc.state.answer(
+            mapping.customer_key(request), self._deadline(context), rpc="GetEntitlements"),
+            mapping.state_v1_response)
 
     @_error_policy("GetEntitlementsStateV2")
     async def GetEntitlementsStateV2(self, request, context):  # noqa: N802
-        answer = await self._uc.state.execute(
-            mapping.customer_key(request), self._deadline(context), rpc="GetEntitlementsStateV2"
-        )
-        return mapping.state_v2_response(answer)
+        return await self._read("GetEntitlementsStateV2", request, lambda: self._uc.state.answer(
+            mapping.customer_key(request), self._deadline(context), rpc="GetEntitlementsStateV2"),
+            mapping.state_v2_response)
 
     @_error_policy("ReloadEntitlements")
     async def ReloadEntitlements(self, request, context):  # noqa: N802

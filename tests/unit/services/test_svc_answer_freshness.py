@@ -1,0 +1,109 @@
+"""Read use cases hand out a freshness only for reusable answers, and ``still_current``
+says no as soon as anything but the passing of time could change the answer."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from domain.model.decide import FeatureQuery
+from domain.model.entitlement import Usage
+from domain.model.fallback import FallbackTable, FallbackValues
+from domain.model.identifiers import CustomerKey
+from domain.model.kinds import FeatureKind as K
+from domain.model.reports import UsageTarget
+from domain.services.check_entitlement import CheckCredit, CheckEntitlement, CheckTypedEntitlement
+from domain.services.check_entitlement_v2 import CheckEntitlementV2
+from domain.services.get_entitlements_state import GetEntitlementsState
+from tests.fakes import epoch_ms as ms
+from tests.fakes.builders import ACME, boolean, credit, entitlement_set, metered
+
+END = "2025-07-31T23:59:59Z"
+
+
+@pytest.fixture
+def typed(read_context):
+    return CheckTypedEntitlement(read_context)
+
+
+async def warm(typed, cache, source, *entitlements):
+    cache.set_live(True)
+    source.serve(entitlement_set(*entitlements))
+    await typed.answer(K.METERED, ACME, FeatureQuery("api-calls"), None)  # fills the cache
+
+
+async def test_a_trusted_hit_has_a_freshness_that_stays_current_and_counts_hits(
+        typed, cache, source, telemetry):
+    await warm(typed, cache, source, metered("api-calls", 10, 3, end=END))
+    answer, freshness = await typed.answer(K.METERED, ACME, FeatureQuery("api-calls"), None)
+    assert answer.has_access and freshness is not None
+    assert freshness.until_ms == ms(END) + 1
+    hits = telemetry.cache_hits
+    assert typed.still_current(freshness) and typed.still_current(freshness)
+    assert telemetry.cache_hits == hits + 2
+
+
+async def test_a_live_fetch_a_fallback_or_a_type_mismatch_has_none(typed, cache, source):
+    cache.set_live(True)
+    source.serve(entitlement_set(metered("api-calls", 10)))
+    _, live = await typed.answer(K.METERED, ACME, FeatureQuery("api-calls"), None)
+    _, mismatch = await typed.answer(K.BOOLEAN, ACME, FeatureQuery("api-calls"), None)
+    _, invalid = await typed.answer(K.METERED, CustomerKey(""), FeatureQuery("api-calls"), None)
+    assert live is None and mismatch is None and invalid is None
+
+
+async def test_a_usage_update_a_new_set_or_lost_trust_ends_it(typed, cache, source, clock):
+    await warm(typed, cache, source, metered("api-calls", 10, 3, end=END))
+    _, freshness = await typed.answer(K.METERED, ACME, FeatureQuery("api-calls"), None)
+    await cache.set_usage(ACME, UsageTarget.FEATURE, "api-calls", Usage(4, None, ms(END), 5))
+    assert not typed.still_current(freshness)
+
+    _, freshness = await typed.answer(K.METERED, ACME, FeatureQuery("api-calls"), None)
+    await cache.apply_update(entitlement_set(metered("api-calls", 20, 4, end=END), timestamp=9))
+    assert not typed.still_current(freshness)
+
+    _, freshness = await typed.answer(K.METERED, ACME, FeatureQuery("api-calls"), None)
+    cache.set_live(False)
+    assert not typed.still_current(freshness)
+
+
+async def test_time_ends_it_at_its_bound(typed, cache, source, clock):
+    await warm(typed, cache, source, metered("api-calls", 10, 3, end=END))
+    _, freshness = await typed.answer(K.METERED, ACME, FeatureQuery("api-calls"), None)
+    clock.set(ms(END))
+    assert typed.still_current(freshness)  # rollover only once period_end < now
+    clock.set(ms(END) + 1)
+    assert not typed.still_current(freshness)
+
+
+async def test_a_purged_entry_ends_it(typed, cache, source):
+    await warm(typed, cache, source, metered("api-calls", 10))
+    _, freshness = await typed.answer(K.METERED, ACME, FeatureQuery("api-calls"), None)
+    await cache.purge(ACME)
+    assert not typed.still_current(freshness)
+
+
+async def test_generic_v2_credit_and_state_answers_carry_their_own_bounds(
+        read_context, typed, cache, source):
+    await warm(typed, cache, source, metered("api-calls", 10, end=END),
+               boolean("sso", valid_until="2025-07-20T00:00:00Z"),
+               credit("cred", 100, valid_until="2025-08-02T00:00:00Z"))
+    generic = CheckEntitlement(read_context)
+    v2 = CheckEntitlementV2(read_context, generic, CheckCredit(read_context))
+    _, by_generic = await generic.answer(ACME, FeatureQuery("sso"), None, rpc="GetEntitlement")
+    _, by_credit = await v2.answer(ACME, FeatureQuery(""), "cred", None)
+    _, by_state = await GetEntitlementsState(read_context).answer(ACME, None, rpc="GetEntitlements")
+    assert by_generic.until_ms == ms("2025-07-20T00:00:00Z")
+    assert by_credit.until_ms == ms("2025-08-02T00:00:00Z")
+    assert by_state.until_ms == ms("2025-07-20T00:00:00Z")
+    _, neither = await v2.answer(ACME, FeatureQuery(""), "", None)
+    assert neither is None
+
+
+async def test_a_denial_for_an_absent_feature_is_reusable_without_a_time_bound(
+        make_context, cache, source):
+    typed = CheckTypedEntitlement(make_context(FallbackTable({"x": FallbackValues(has_access=True)})))
+    await warm(typed, cache, source, boolean("sso"))
+    answer, freshness = await typed.answer(K.BOOLEAN, ACME, FeatureQuery("absent"), None)
+    assert not answer.has_access and not answer.is_fallback
+    assert freshness is not None and freshness.until_ms == math.inf
