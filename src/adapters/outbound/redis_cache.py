@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Awaitable, Callable, Hashable, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Hashable, Sequence, TypeVar
 
 import redis.asyncio as aioredis
 
@@ -36,6 +36,7 @@ from adapters.outbound.redis_codec import (
     encode_usage,
     is_usage_trackable,
 )
+from adapters.outbound.redis_decode_memo import Decoded, DecodeMemo
 from adapters.outbound.redis_guard import SKIP_AFTER_FAILURE_S, RedisGuard
 from adapters.outbound.redis_keys import EntryKeys, RedisKeys, timestamp_key
 from adapters.outbound.redis_scripts import RedisScripts
@@ -88,6 +89,10 @@ def _trackable(
     return found
 
 
+def _bytes(raw: bytes | str) -> bytes:
+    return raw.encode() if isinstance(raw, str) else raw
+
+
 def _noop() -> None:
     pass
 
@@ -130,6 +135,7 @@ class RedisEntitlementCache(EntitlementCache):
             on_unavailable=lambda: client.connection_pool.disconnect(inuse_connections=False),
         )
         self._local: SingleFlight[EntitlementSet] = SingleFlight()
+        self._decoded = DecodeMemo()
         self._shared = RedisSingleFlight(
             client, self._keys, self._scripts, self._guard, clock, lock_budget_s
         )
@@ -153,11 +159,16 @@ class RedisEntitlementCache(EntitlementCache):
         return CachedEntry(read.entitlements, trusted=True)
 
     async def read(self, key: CustomerKey) -> RedisRead:
-        """The read algorithm of §3.6: at most two MGETs."""
+        """The read algorithm of §3.6, in one MGET when the value is unchanged since the
+        last read of ``key`` (``redis_decode_memo``), else two."""
         keys = self._keys.entry(key)
         names = [keys.value, keys.metadata, keys.timestamp]
         if keys.global_timestamp is not None:
             names.append(keys.global_timestamp)
+        main = len(names)
+        known = self._decoded.get(key)
+        if known is not None:
+            names.extend(known.usage_names)
         values = await self._guard.run("read", lambda: self._client.mget(names))
         raw, raw_metadata, stamp = values[0], values[1], decode_timestamp(values[2])
         if raw is None:
@@ -171,42 +182,59 @@ class RedisEntitlementCache(EntitlementCache):
             if global_stamp > stamp:
                 return RedisRead(None, MissReason.GLOBAL_NEWER)
         where = {"customer_id": key.customer_id, "resource_id": key.resource_id}
-        try:
-            features, credits = decode_entitlements(raw)
-        except UnknownFormatError as error:
-            log.warning("cached entitlements in an unknown format; treated as a miss",
-                        extra={**where, "error": str(error)})
-            return RedisRead(None, MissReason.UNKNOWN_FORMAT)
-        except CodecError as error:
-            log.warning("unreadable cached entitlements; treated as a miss",
-                        extra={**where, "error": str(error)})
-            return RedisRead(None, MissReason.UNREADABLE)
+        raw = _bytes(raw)
+        decoded = known if known is not None and known.raw == raw else None
+        if decoded is None:
+            try:
+                features, credits = decode_entitlements(raw)
+            except UnknownFormatError as error:
+                log.warning("cached entitlements in an unknown format; treated as a miss",
+                            extra={**where, "error": str(error)})
+                return RedisRead(None, MissReason.UNKNOWN_FORMAT)
+            except CodecError as error:
+                log.warning("unreadable cached entitlements; treated as a miss",
+                            extra={**where, "error": str(error)})
+                return RedisRead(None, MissReason.UNREADABLE)
+            trackable = _trackable(keys, features, credits)
+            decoded = Decoded(raw, features, credits, trackable,
+                              [name for k in trackable for name in (k, timestamp_key(k))])
+            self._decoded.put(key, decoded)
+        if decoded is known:
+            usage_values = values[main:]
+        elif decoded.usage_names:
+            usage_values = await self._guard.run(
+                "read usage", lambda: self._client.mget(decoded.usage_names))
+        else:
+            usage_values = []
+        built_from = (raw_metadata, stamp, *usage_values)
+        if decoded.built is not None and decoded.built_from == built_from:
+            return RedisRead(decoded.built)
+        usages = self._usages(decoded.trackable, usage_values)
+        if usages is None:
+            return RedisRead(None, MissReason.TORN_USAGE)
         try:
             reason = decode_metadata(raw_metadata)
         except CodecError as error:
             log.warning("unreadable cached metadata; no customer-level reason",
                         extra={**where, "error": str(error)})
             reason = None
-        usages = await self._read_usage(_trackable(keys, features, credits))
-        if usages is None:
-            return RedisRead(None, MissReason.TORN_USAGE)
-        return RedisRead(EntitlementSet(
+        entitlements = EntitlementSet(
             key=key,
             features=tuple(
                 replace(e, usage=usages[_usage_key(keys, e)]) if is_usage_trackable(e) else e
-                for e in features
+                for e in decoded.features
             ),
-            credits=tuple(replace(c, usage=usages[_usage_key(keys, c)]) for c in credits),
+            credits=tuple(replace(c, usage=usages[_usage_key(keys, c)]) for c in decoded.credits),
             customer_reason=reason,
             timestamp_ms=stamp,
-        ))
+        )
+        decoded.built_from, decoded.built = built_from, entitlements
+        return RedisRead(entitlements)
 
-    async def _read_usage(self, trackable: dict[str, Trackable]) -> dict[str, Usage] | None:
-        """Usage per usage key; ``None`` if any pair is torn or unreadable."""
-        if not trackable:
-            return {}
-        names = [name for key in trackable for name in (key, timestamp_key(key))]
-        values = await self._guard.run("read usage", lambda: self._client.mget(names))
+    @staticmethod
+    def _usages(trackable: dict[str, Trackable], values: Sequence[Any]) -> dict[str, Usage] | None:
+        """Usage per usage key from (value, timestamp) pairs in ``trackable`` order;
+        ``None`` if any pair is torn or unreadable."""
         usages: dict[str, Usage] = {}
         for index, key in enumerate(trackable):
             raw, stamp = values[2 * index], decode_timestamp(values[2 * index + 1])

@@ -172,7 +172,7 @@ def _text(value: Any) -> str | None:
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, dict) else {}
 
 
 def _list(value: Any) -> list[Any]:
@@ -223,7 +223,7 @@ def decode_metadata(raw: Raw | None) -> AccessDeniedReason | None:
 def decode_usage(raw: Raw, updated_at_ms: int) -> Usage:
     """A usage value; ``nextResetDate`` is accepted for ``usagePeriodEnd`` (legacy)."""
     value = _json(raw, "usage")
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         raise CodecError("usage: not a JSON object")
     end = value.get("usagePeriodEnd", value.get("nextResetDate"))
     return Usage(
@@ -263,7 +263,7 @@ def _feature(entry: Mapping[str, Any], reset: Mapping[str, Any], legacy: bool) -
         credit_rate=CreditRate(amount, currency_id) if amount is not None and currency_id else None,
         reset_period=_enum(ResetPeriod, reset.get("resetPeriod")),
         usage_period_anchor_ms=_time_ms(reset.get("usagePeriodAnchor")),
-        reset_period_configuration=dict(config) if isinstance(config, Mapping) else None,
+        reset_period_configuration=dict(config) if isinstance(config, dict) else None,
     )
 
 
@@ -279,7 +279,7 @@ def _credit(entry: Mapping[str, Any]) -> CreditEntitlement | None:
             currency_id=currency_id, display_name=_text(raw.get("displayName")) or "",
             description=_text(raw.get("description")), unit_singular=_text(raw.get("unitSingular")),
             unit_plural=_text(raw.get("unitPlural")),
-            additional_meta_data=dict(meta) if isinstance(meta, Mapping) else None,
+            additional_meta_data=dict(meta) if isinstance(meta, dict) else None,
         ),
         usage_limit=_number(entry.get("usageLimit")) or 0.0,
         has_soft_limit=entry.get("hasSoftLimit") is True,
@@ -306,7 +306,7 @@ def _reference_entries(value: Mapping[str, Any]):
     for item in value.values():
         item = _mapping(item)
         calculated = item.get("calculatedEntitlement")
-        if not isinstance(calculated, Mapping):
+        if not isinstance(calculated, dict):
             raise CodecError("reference entry without a calculatedEntitlement object")
         if "featureUsage" in item:
             yield calculated, _mapping(item.get("featureUsage"))
@@ -323,14 +323,14 @@ def decode_entitlements(
     for anything unreadable.
     """
     value = _json(raw, "entitlements")
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         raise CodecError("entitlements: not a JSON object")
     version = value.get("format")
     if isinstance(version, int) and not isinstance(version, bool):
         if version != FORMAT_VERSION:
             raise UnknownFormatError(f"entitlements: unknown format version {version}")
         items = value.get("entitlements")
-        if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise CodecError("entitlements: format 1 without an entitlements list")
         pairs = [(item, None) for item in items]
     else:

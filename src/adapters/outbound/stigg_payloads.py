@@ -81,7 +81,7 @@ def _enum(kind: type[E], value: Any, field: str) -> E | None:
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, dict) else {}
 
 
 def _list(value: Any) -> list[Any]:
@@ -129,7 +129,7 @@ def read_feature_entitlement(entry: Mapping[str, Any]) -> FeatureEntitlement | N
         reset_period=_enum(ResetPeriod, entry.get("resetPeriod"), "resetPeriod"),
         usage_period_anchor_ms=time_ms(entry.get("usagePeriodAnchor"), "usagePeriodAnchor"),
         reset_period_configuration=(
-            {k: v for k, v in config.items() if k != "__typename"} if isinstance(config, Mapping) else None
+            {k: v for k, v in config.items() if k != "__typename"} if isinstance(config, dict) else None
         ),
         usage=_usage(entry, entry.get("usagePeriodStart")),
     )
@@ -147,7 +147,7 @@ def read_credit_entitlement(entry: Mapping[str, Any]) -> CreditEntitlement | Non
         currency_id=currency_id, display_name=_text(raw.get("displayName")) or "",
         description=_text(raw.get("description")), unit_singular=_text(raw.get("unitSingular")),
         unit_plural=_text(raw.get("unitPlural")),
-        additional_meta_data=dict(meta) if isinstance(meta, Mapping) else None,
+        additional_meta_data=dict(meta) if isinstance(meta, dict) else None,
     )
     return CreditEntitlement(
         currency=currency,
