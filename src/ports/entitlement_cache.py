@@ -25,6 +25,9 @@ class EntitlementCache(Protocol):
     async def get(self, key: CustomerKey) -> CachedEntry | None:
         """The entry for ``key`` or ``None``. Raises ``CacheUnavailableError``."""
 
+    #: True when entries live in this process, so ``peek`` can answer (in-memory).
+    in_process: bool = False
+
     def peek(self, key: CustomerKey) -> CachedEntry | None:
         """The entry for ``key`` if the cache holds it in this process and can answer
         without I/O (a read, as ``get``: it counts as a use for LRU); otherwise

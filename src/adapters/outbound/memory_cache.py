@@ -65,6 +65,8 @@ class MemoryEntitlementCache(EntitlementCache):
     last-known-good.
     """
 
+    in_process = True
+
     def __init__(self, max_bytes: int) -> None:
         if max_bytes <= 0:
             raise ValueError("max_bytes must be positive")

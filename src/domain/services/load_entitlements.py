@@ -109,6 +109,11 @@ class LoadEntitlements:
             return self._last_known_good(entry, expired)
         return Loaded(fetched, Source.LIVE)
 
+    @property
+    def answers_reusable(self) -> bool:
+        """Whether ``still_current`` can ever say yes (the cache can ``peek``)."""
+        return self._cache.in_process
+
     def still_current(self, freshness: Freshness) -> bool:
         """Whether an answer with this ``freshness`` may be given again now, without
         I/O: its set is still the trusted entry (``EntitlementCache.peek``) and the time

@@ -50,11 +50,11 @@ class ReadContext:
         """See ``LoadEntitlements.still_current`` (counts a cache hit when true)."""
         return self.loader.still_current(freshness)
 
-    @staticmethod
-    def freshness(loaded: Loaded | None, until: Callable[[EntitlementSet], float]) -> Freshness | None:
+    def freshness(self, loaded: Loaded | None, until: Callable[[EntitlementSet], float]) -> Freshness | None:
         """Freshness of an answer computed from ``loaded``: only answers from a trusted
-        cache hit have one (a live fetch or last-known-good is not reused)."""
-        if loaded is None or loaded.source is not Source.CACHE:
+        hit of a cache that can ``peek`` have one (a live fetch, last-known-good or a
+        Redis read is not reused)."""
+        if loaded is None or loaded.source is not Source.CACHE or not self.loader.answers_reusable:
             return None
         return Freshness.of(loaded.entitlements, until(loaded.entitlements))
 
