@@ -45,6 +45,8 @@ class SidecarApp:
         self._cache = None
         self._deliver = None
         self._deliver_task: asyncio.Task[None] | None = None
+        self._deliver_usage = None
+        self._deliver_usage_task: asyncio.Task[None] | None = None
 
     def readiness(self) -> str | None:
         """``None`` when ready, else ``starting`` or ``shutting down``.
@@ -83,6 +85,8 @@ class SidecarApp:
                 {"delivered": lambda: deliver.deliveries, "retries": lambda: deliver.retries,
                  "rejected_upstream": lambda: deliver.rejections, "refused_full": lambda: queue.rejected},
             )
+        if s.usage_buffering and not s.offline:
+            await self._start_usage_sender(telemetry)
         tls = None
         if s.tls_cert_file and s.tls_key_file:
             tls = (Path(s.tls_key_file).read_bytes(), Path(s.tls_cert_file).read_bytes())
@@ -115,6 +119,22 @@ class SidecarApp:
             self._spawn(follow.execute())
         log.info("Sidecar is ready", extra={"grpc_port": self.grpc_port,
                                              "http_port": self.http_port})
+
+    async def _start_usage_sender(self, telemetry) -> None:
+        """USAGE_BUFFERING: the usage outbox's sender, started before serving (what a
+        previous run left goes out now), and its metrics."""
+        self._deliver_usage = deliver = await resolve(self.container.deliver_usage())
+        self._deliver_usage_task = asyncio.ensure_future(deliver.run())
+        outbox = await resolve(self.container.usage_outbox())
+        buffer = await resolve(self.container.usage_buffer())
+        clock = await resolve(self.container.clock())
+        telemetry.watch_outbox(
+            outbox.depth, outbox.bytes_used, lambda: outbox.oldest_age_s(clock.now_ms()),
+            {"accepted": lambda: buffer.accepted, "delivered": lambda: deliver.deliveries,
+             "retries": lambda: deliver.retries, "rejected_upstream": lambda: deliver.rejections,
+             "refused_full": lambda: buffer.rejected},
+            prefix="sidecar_usage_outbox", items="items",
+        )
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -152,12 +172,14 @@ class SidecarApp:
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._grpc is not None:
             await self._grpc.stop(grace_s)
-        if self._deliver_task is not None:  # the sender ran on while RPCs drained
-            self._deliver_task.cancel()
-            await asyncio.gather(self._deliver_task, return_exceptions=True)
-        if self._deliver is not None:
+        senders = [task for task in (self._deliver_task, self._deliver_usage_task) if task]
+        for task in senders:  # the senders ran on while RPCs drained
+            task.cancel()
+        await asyncio.gather(*senders, return_exceptions=True)
+        flushes = [d.flush(flush_by) for d in (self._deliver, self._deliver_usage) if d]
+        if flushes:
             log.info("shutting down", extra={"phase": "outbox"})
-            await self._deliver.flush(flush_by)
+            await asyncio.gather(*flushes)
         if self._http is not None:
             await self._http.stop()
         shutdown = self.container.shutdown_resources()

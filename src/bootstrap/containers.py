@@ -46,7 +46,9 @@ from domain.services.get_entitlements_state import GetEntitlementsState
 from domain.services.load_entitlements import LoadEntitlements
 from domain.services.read_context import ReadContext
 from domain.services.reload_entitlements import ReloadEntitlements
+from domain.services.buffer_usage import BufferUsage
 from domain.services.deliver_events import DeliverEvents, RetryPolicy
+from domain.services.deliver_usage import DeliverUsage
 from domain.services.queue_events import QueueEvents
 from domain.services.report_events import ReportEvents
 from domain.services.report_usage import ReportUsage
@@ -76,6 +78,12 @@ def _outbox_dir(settings: SidecarSettings) -> str:
     """One directory per process: each worker of WORKERS=N gets its own."""
     index = os.environ.get("WORKER_INDEX")
     return os.path.join(settings.outbox_dir, f"worker-{index}") if index else settings.outbox_dir
+
+
+def _usage_outbox_dir(settings: SidecarSettings) -> str:
+    """The usage outbox lives inside the process's event outbox directory (``usage``),
+    so each worker of WORKERS=N has its own too (the event outbox ignores subdirectories)."""
+    return os.path.join(_outbox_dir(settings), "usage")
 
 
 def _cache_bytes(settings: SidecarSettings) -> int:
@@ -167,6 +175,10 @@ class SidecarContainer(containers.DeclarativeContainer):
         QueueEvents, event_outbox, on_queued=providers.Callable(lambda d: d.notify, deliver_events)
     )
     report_events = providers.Singleton(ReportEvents, event_reporter, write_context)
+    # --- usage: pass-through, optionally buffered when the upstream is unreachable ---
+    usage_outbox = providers.Object(None)
+    usage_buffer = providers.Object(None)
+    deliver_usage = providers.Object(None)
     check_feature = providers.Singleton(CheckEntitlement, read_context)
     check_credit = providers.Singleton(CheckCredit, read_context)
     use_cases = providers.Singleton(
@@ -178,7 +190,8 @@ class SidecarContainer(containers.DeclarativeContainer):
         reload=providers.Singleton(
             ReloadEntitlements, read_context, cache=cache, source=source, telemetry=telemetry
         ),
-        usage=providers.Singleton(ReportUsage, usage_reporter, cache, write_context),
+        usage=providers.Singleton(ReportUsage, usage_reporter, cache, write_context,
+                                  buffer=usage_buffer),
         events=report_events,
     )
     servicer = providers.Singleton(
@@ -208,6 +221,16 @@ def build_sidecar_container(settings: SidecarSettings, fallbacks: FallbackTable)
             resources.event_outbox, directory=_outbox_dir(settings),
             max_bytes=settings.outbox_max_bytes, clock=container.clock))
         container.report_events.override(container.queue_events)
+    if settings.usage_buffering and not settings.offline:  # offline never fails to send
+        container.usage_outbox.override(providers.Resource(
+            resources.usage_outbox, directory=_usage_outbox_dir(settings),
+            max_bytes=settings.outbox_max_bytes, clock=container.clock))
+        container.usage_buffer.override(providers.Singleton(
+            BufferUsage, container.usage_outbox, container.cache, container.clock))
+        container.deliver_usage.override(providers.Singleton(
+            DeliverUsage, container.usage_outbox, container.usage_reporter, container.cache,
+            container.write_context, buffer=container.usage_buffer,
+            retry=providers.Callable(_retry_policy, settings)))
     if settings.redis_mode and not settings.offline:
         container.cache.override(redis_cache_provider(settings, container))
     if settings.offline:

@@ -6,6 +6,7 @@ from typing import AsyncIterator
 import httpx
 
 from adapters.outbound.file_outbox import FileOutbox
+from adapters.outbound.outbox_items import USAGE_CODEC
 from ports.clock import Clock
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -67,6 +68,16 @@ async def redis_client(
 async def event_outbox(directory: str, max_bytes: int, clock: Clock) -> AsyncIterator[FileOutbox]:
     """The file event outbox: recovered on open; closed (pending appends finished) last."""
     outbox = await FileOutbox.open(directory, max_bytes=max_bytes, clock=clock)
+    try:
+        yield outbox
+    finally:
+        await outbox.close()
+
+
+async def usage_outbox(directory: str, max_bytes: int, clock: Clock) -> AsyncIterator[FileOutbox]:
+    """The file usage outbox (``USAGE_BUFFERING=true``), like ``event_outbox`` but holding
+    ``UsageReport`` items (``USAGE_CODEC``)."""
+    outbox = await FileOutbox.open(directory, max_bytes=max_bytes, clock=clock, codec=USAGE_CODEC)
     try:
         yield outbox
     finally:

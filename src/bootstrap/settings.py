@@ -84,6 +84,7 @@ class _EnvSettings(BaseSettings):
         return data
 
     _bools = field_validator("edge_enabled", "ws_enabled", "redis_tls", "offline", "http_api_enabled",
+                             "usage_buffering",
                              mode="before", check_fields=False)(
         lambda v: parse_bool(v)
     )
@@ -200,6 +201,9 @@ class SidecarSettings(_EnvSettings):
     outbox_dir: str = "stigg-outbox"
     #: Capacity in bytes; when full, ReportEvents answers RESOURCE_EXHAUSTED.
     outbox_max_bytes: int = 256 * 1024 * 1024
+    #: ReportUsage (ours; off by default): when the upstream is unreachable, accept usage
+    #: into a second outbox (``<outbox dir>/usage``), answer locally, deliver later.
+    usage_buffering: bool = False
     #: Events per upstream mutation (1-1000).
     outbox_batch_size: int = 1000
     #: Backoff between failed deliveries (ms): doubles from initial up to max, jittered.

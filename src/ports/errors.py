@@ -51,13 +51,13 @@ class CacheUnavailableError(Exception):
 class PartialWriteError(Exception):
     """A chunked write failed after ``recorded`` leading items were accepted upstream.
 
-    ``cause`` is the ``UpstreamError`` of the failing chunk (upstream-api.md §5.2).
+    ``cause`` is the ``UpstreamError`` of the failing chunk (upstream-api.md §5.2), or
+    the ``OutboxFullError`` of a chunk that was to be buffered (``USAGE_BUFFERING``).
     """
 
-    def __init__(self, operation: str, recorded: int, total: int, cause: UpstreamError):
-        super().__init__(
-            f"{operation}: {recorded} of {total} recorded before the failure: {cause.message}"
-        )
+    def __init__(self, operation: str, recorded: int, total: int, cause: Exception):
+        detail = cause.message if isinstance(cause, UpstreamError) else str(cause)
+        super().__init__(f"{operation}: {recorded} of {total} recorded before the failure: {detail}")
         self.operation = operation
         self.recorded = recorded
         self.total = total

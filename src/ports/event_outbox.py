@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Protocol, Sequence, TypeVar, runtime_checkable
 
-from domain.model.reports import Event
+from domain.model.reports import Event, UsageReport
 
 #: What one outbox holds: ``Event`` (ReportEvents) or ``UsageReport`` (buffered usage).
 Item = TypeVar("Item")
@@ -23,11 +23,14 @@ class OutboxFullError(Exception):
     """The outbox cannot take these events without exceeding its capacity (bytes).
 
     Nothing of the call was queued. ``used_bytes`` is what the outbox held at the time,
-    ``requested_bytes`` what the call would have added.
+    ``requested_bytes`` what the call would have added; ``what`` names the outbox in the
+    message (``"event outbox"``, ``"usage outbox"``).
     """
 
-    def __init__(self, capacity_bytes: int, used_bytes: int, requested_bytes: int = 0) -> None:
-        super().__init__(f"event outbox is full ({used_bytes} of {capacity_bytes} bytes used)")
+    def __init__(self, capacity_bytes: int, used_bytes: int, requested_bytes: int = 0, *,
+                 what: str = "event outbox") -> None:
+        super().__init__(f"{what} is full ({used_bytes} of {capacity_bytes} bytes used)")
+        self.what = what
         self.capacity_bytes = capacity_bytes
         self.used_bytes = used_bytes
         self.requested_bytes = requested_bytes
@@ -79,3 +82,8 @@ class Outbox(Protocol[Item]):
 @runtime_checkable
 class EventOutbox(Outbox[Event], Protocol):
     """The outbox of ReportEvents."""
+
+
+@runtime_checkable
+class UsageOutbox(Outbox[UsageReport], Protocol):
+    """The outbox of buffered ReportUsage items (``USAGE_BUFFERING=true``)."""

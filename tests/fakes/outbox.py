@@ -1,17 +1,19 @@
-"""InMemoryEventOutbox: the EventOutbox port in a dict, for use-case tests.
+"""InMemoryOutbox: the Outbox port in a dict, for use-case tests (events or usage).
 
-Sizes are the events' JSON length, so capacities behave like the file outbox's (not
+Sizes are the items' JSON length, so capacities behave like the file outbox's (not
 byte for byte). ``fail_next_append(error)`` makes the next append raise ``error``.
+``InMemoryEventOutbox`` holds events; ``InMemoryOutbox(clock)`` any item.
 """
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from typing import Sequence
+from dataclasses import astuple
+from typing import Any, Sequence
 
 from domain.model.reports import Event
 from ports.clock import Clock
-from ports.event_outbox import EventOutbox, OutboxFullError, OutboxItemId
+from ports.event_outbox import Outbox, OutboxFullError, OutboxItemId
 
 
 def stored_size(event: Event) -> int:
@@ -19,11 +21,17 @@ def stored_size(event: Event) -> int:
                            event.idempotency_key, event.dimensions, event.timestamp_ms]))
 
 
-class InMemoryEventOutbox(EventOutbox):
+def _size(item: Any) -> int:
+    if isinstance(item, Event):
+        return stored_size(item)
+    return len(json.dumps(astuple(item), default=str))
+
+
+class InMemoryOutbox(Outbox):
     def __init__(self, clock: Clock, max_bytes: int = 64 * 1024 * 1024) -> None:
         self._clock = clock
         self.max_bytes = max_bytes
-        self._items: OrderedDict[int, tuple[Event, int, int]] = OrderedDict()
+        self._items: OrderedDict[int, tuple[Any, int, int]] = OrderedDict()
         self._next_id = 1
         self._failure: Exception | None = None
         self.appends: list[list[Event]] = []
@@ -34,21 +42,23 @@ class InMemoryEventOutbox(EventOutbox):
         self._failure = error
 
     @property
-    def events(self) -> list[Event]:
+    def events(self) -> list[Any]:
         """What is queued, oldest first."""
         return [event for event, _, _ in self._items.values()]
+
+    items = events
 
     async def append(self, events: Sequence[Event]) -> None:
         if self._failure is not None:
             error, self._failure = self._failure, None
             raise error
-        size = sum(map(stored_size, events))
+        size = sum(map(_size, events))
         if self.bytes_used() + size > self.max_bytes:
             raise OutboxFullError(self.max_bytes, self.bytes_used(), size)
         self.appends.append(list(events))
         now = self._clock.now_ms()
         for event in events:
-            self._items[self._next_id] = (event, stored_size(event), now)
+            self._items[self._next_id] = (event, _size(event), now)
             self._next_id += 1
 
     async def peek(self, max_events: int, *, max_bytes: int | None = None
@@ -80,3 +90,7 @@ class InMemoryEventOutbox(EventOutbox):
 
     async def close(self) -> None:
         self.closed = True
+
+
+class InMemoryEventOutbox(InMemoryOutbox):
+    """The event outbox fake (``InMemoryOutbox`` of ``Event``)."""

@@ -92,11 +92,14 @@ def classify(rpc: str, error: Exception) -> Failure | None:
     if isinstance(error, PartialWriteError):
         cause = error.cause
         noun = "usages" if rpc == "ReportUsageBulk" else "events"
-        message = (
-            f"{rpc}: {error.recorded} of {error.total} {noun} recorded before the failure: "
-            f"{_upstream_message(rpc, cause)}"
-        )
-        return Failure(_upstream_kind(cause), message, recorded=error.recorded)
+        if isinstance(cause, UpstreamError):
+            kind, detail = _upstream_kind(cause), _upstream_message(rpc, cause)
+        elif isinstance(cause, OutboxFullError):  # a later chunk could not be buffered
+            kind, detail = FailureKind.RESOURCE_EXHAUSTED, str(cause)
+        else:
+            return None
+        message = f"{rpc}: {error.recorded} of {error.total} {noun} recorded before the failure: {detail}"
+        return Failure(kind, message, recorded=error.recorded)
     if isinstance(error, UpstreamError):
         return Failure(_upstream_kind(error), _upstream_message(rpc, error))
     return None

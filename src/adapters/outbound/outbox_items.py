@@ -12,13 +12,30 @@ Event objects (format 1)::
 
 ``n``, ``c``, ``k`` are the event name, customer id and idempotency key; ``r`` (resource
 id), ``d`` (dimensions) and ``t`` (event timestamp, epoch ms) are omitted when empty.
+
+Usage objects (format 1, buffered ``ReportUsage`` items, ``USAGE_BUFFERING=true``)::
+
+    {"c": "acme", "f": "api-calls", "v": 5.0, "k": "0b6c…-uuid", "b": "DELTA",
+     "r": "site-1", "d": {"region": "eu"}, "t": 1752161399000}
+
+``c``, ``f``, ``v``, ``k`` are the customer id, feature id, value (a finite float) and
+the idempotency key fixed before the first attempt (delivery reuses it, so upstream
+counts the item once). ``b`` (update behaviour ``DELTA``/``SET``; absent = upstream's
+default, DELTA), ``r`` and ``d`` are omitted when empty. ``t`` is the usage timestamp
+(epoch ms): ``BufferUsage`` always fills it before appending, with the caller's
+timestamp or else the acceptance time, so a late delivery does not move the usage into
+a later usage period (our choice). The local answer needs nothing more: its
+measurement id is derived from ``k`` (``local-<k>``), and its usage figures are not
+stored (they were given once, at acceptance).
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Protocol, TypeVar
 
 from domain.model.identifiers import CustomerKey
-from domain.model.reports import Event
+from domain.model.kinds import UsageUpdateBehavior
+from domain.model.reports import Event, UsageReport
 
 Item = TypeVar("Item")
 
@@ -73,3 +90,42 @@ class EventCodec:
 
 
 EVENT_CODEC: ItemCodec[Event] = EventCodec()
+
+
+class UsageCodec:
+    """Usage reports as described in the module docstring."""
+
+    def encode(self, item: UsageReport) -> dict[str, Any]:
+        body: dict[str, Any] = {"c": item.key.customer_id, "f": item.feature_id,
+                                "v": item.value, "k": item.idempotency_key}
+        if item.update_behavior is not None:
+            body["b"] = item.update_behavior.value
+        if item.key.resource_id is not None:
+            body["r"] = item.key.resource_id
+        if item.dimensions:
+            body["d"] = item.dimensions
+        if item.timestamp_ms is not None:
+            body["t"] = item.timestamp_ms
+        return body
+
+    def decode(self, body: dict[str, Any]) -> UsageReport | None:
+        texts = [body.get(name) for name in ("c", "f", "k")]
+        value = body.get("v")
+        dims = body.get("d", {})
+        behavior_ok, behavior = optional(body, "b", str)
+        resource_ok, resource = optional(body, "r", str)
+        timestamp_ok, timestamp = optional(body, "t", int)
+        if (not all(isinstance(t, str) for t in texts) or not isinstance(dims, dict)
+                or not behavior_ok or not resource_ok or not timestamp_ok
+                or not isinstance(value, (int, float)) or isinstance(value, bool)
+                or not math.isfinite(value)
+                or behavior not in (None, *(b.value for b in UsageUpdateBehavior))):
+            return None
+        customer, feature, key = texts
+        return UsageReport(key=CustomerKey(customer, resource), feature_id=feature,
+                           value=float(value), idempotency_key=key,
+                           update_behavior=UsageUpdateBehavior(behavior) if behavior else None,
+                           dimensions=dims, timestamp_ms=timestamp)
+
+
+USAGE_CODEC: ItemCodec[UsageReport] = UsageCodec()

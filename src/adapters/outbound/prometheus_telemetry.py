@@ -87,18 +87,27 @@ class PrometheusTelemetry(Telemetry):
         bytes_used: Callable[[], float],
         oldest_age_s: Callable[[], float | None],
         counts: dict[str, Callable[[], float]],
+        *,
+        prefix: str = "sidecar_outbox",
+        items: str = "events",
     ) -> None:
-        """Event outbox figures, read at scrape time: depth, bytes, age of the oldest event
-        and the delivery counters (``deliveries``, ``retries``, ``rejections``, ``refused``)."""
-        Gauge("sidecar_outbox_events", "Events queued in the outbox", registry=self.registry
-              ).set_function(depth)
-        Gauge("sidecar_outbox_bytes", "Bytes used by the outbox", registry=self.registry
+        """Outbox figures, read at scrape time: depth, bytes, age of the oldest item and
+        the delivery counters (``counts``: suffix → value, e.g. ``delivered``).
+
+        The event outbox keeps its names (``sidecar_outbox_events``, …); the usage outbox
+        passes ``prefix="sidecar_usage_outbox", items="items"``
+        (``sidecar_usage_outbox_items``, ``sidecar_usage_outbox_delivered_total``, …).
+        """
+        noun = "events" if items == "events" else "usage reports"
+        Gauge(f"{prefix}_{items}", f"{noun.capitalize()} queued in the outbox",
+              registry=self.registry).set_function(depth)
+        Gauge(f"{prefix}_bytes", "Bytes used by the outbox", registry=self.registry
               ).set_function(bytes_used)
-        Gauge("sidecar_outbox_oldest_age_seconds", "Age of the oldest queued event (-1: empty)",
+        Gauge(f"{prefix}_oldest_age_seconds", f"Age of the oldest queued {noun[:-1]} (-1: empty)",
               registry=self.registry).set_function(lambda: _or_minus_one(oldest_age_s()))
         for name, value in counts.items():
             self.registry.register(_CounterFromFunction(
-                f"sidecar_outbox_{name}", f"Outbox events {name}", value))
+                f"{prefix}_{name}", f"Outbox {noun} {name}", value))
 
     def watch_realtime(self, age_s: Callable[[], float | None]) -> None:
         self.realtime_last_message_age.set_function(lambda: _or_minus_one(age_s()))
