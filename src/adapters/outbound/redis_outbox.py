@@ -79,7 +79,7 @@ import uuid
 from typing import Any, Callable, Sequence
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import OutOfMemoryError, ResponseError
 
 from adapters.outbound.outbox_items import EVENT_CODEC, Item, ItemCodec
 from adapters.outbound.redis_guard import SKIP_AFTER_FAILURE_S, RedisGuard
@@ -379,7 +379,9 @@ class RedisStreamOutbox(Outbox[Item]):
             reply = await asyncio.shield(self._run("append", lambda: self._append(
                 keys=[self._stream, self._counter], args=[self._max_bytes, at, *payloads])))
         except OutboxUnavailableError as error:
-            if isinstance(error.__cause__, ResponseError) and str(error.__cause__).startswith("OOM"):
+            cause = error.__cause__
+            if isinstance(cause, OutOfMemoryError) or (
+                    isinstance(cause, ResponseError) and str(cause).startswith("OOM")):
                 raise OutboxFullError(self._max_bytes, self.bytes_used(), size) from error
             raise
         finally:
