@@ -5,7 +5,10 @@ from typing import AsyncIterator
 
 import httpx
 
+from typing import Callable
+
 from adapters.outbound.file_outbox import FileOutbox
+from adapters.outbound.redis_outbox import RedisStreamOutbox
 from ports.clock import Clock
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -67,6 +70,21 @@ async def redis_client(
 async def event_outbox(directory: str, max_bytes: int, clock: Clock) -> AsyncIterator[FileOutbox]:
     """The file event outbox: recovered on open; closed (pending appends finished) last."""
     outbox = await FileOutbox.open(directory, max_bytes=max_bytes, clock=clock)
+    try:
+        yield outbox
+    finally:
+        await outbox.close()
+
+
+async def redis_event_outbox(
+    client: aioredis.Redis, prefix: str, max_bytes: int, clock: Clock, claim_idle_ms: int,
+    on_error: Callable[[], None],
+) -> AsyncIterator[RedisStreamOutbox]:
+    """The event outbox as the shared Redis stream ``<prefix>:outbox:events``; on close
+    this process's unacknowledged events are handed to the other sidecars."""
+    outbox = await RedisStreamOutbox.open(
+        client, prefix=prefix, max_bytes=max_bytes, clock=clock, claim_idle_ms=claim_idle_ms,
+        on_error=on_error, command_timeout_s=REDIS_COMMAND_TIMEOUT_S)
     try:
         yield outbox
     finally:
