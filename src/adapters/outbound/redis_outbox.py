@@ -408,18 +408,21 @@ class RedisStreamOutbox(Outbox[Item]):
         self._cursor = _text(cursor)
         self._remember(depth, used, oldest)
         decoded: dict[int, tuple[Item, int]] = {}
-        damaged: list[int] = []
+        damaged: list[str] = []
         for raw_id, fields in entries:
-            item_id = to_item_id(raw_id)
             item, size = self._decode(fields)
+            try:
+                item_id = to_item_id(raw_id)
+            except ValueError:  # not written by append (its ids always map)
+                item = None
             if item is None:
-                damaged.append(item_id)
+                damaged.append(_text(raw_id))
             else:
                 decoded[item_id] = (item, size)
         if damaged:
             log.error("damaged entries in the outbox were dropped",
-                      extra={"ids": damaged, "stream": self._stream})
-            await self.acknowledge(damaged)
+                      extra={"stream_ids": damaged, "stream": self._stream})
+            await self._acknowledge(damaged)
         found: list[tuple[OutboxItemId, Item]] = []
         total = 0
         for item_id in sorted(decoded):
