@@ -216,10 +216,20 @@ def build_sidecar_container(settings: SidecarSettings, fallbacks: FallbackTable)
     is built.
     """
     container = SidecarContainer(settings=settings, fallbacks=fallbacks)
+    # One Redis client (pool) per process, shared by the cache and the outbox.
+    redis = redis_client_provider(settings) if settings.redis_mode and not settings.offline else None
     if settings.events_mode == "outbox":
-        container.event_outbox.override(providers.Resource(
-            resources.event_outbox, directory=_outbox_dir(settings),
-            max_bytes=settings.outbox_max_bytes, clock=container.clock))
+        if settings.outbox_store == "redis":
+            outbox = providers.Resource(
+                resources.redis_event_outbox, client=redis,
+                prefix=settings.redis_environment_prefix, max_bytes=settings.outbox_max_bytes,
+                clock=container.clock, claim_idle_ms=settings.outbox_claim_idle_ms,
+                on_error=providers.Callable(lambda t: t.redis_client_errors.inc, container.telemetry))
+        else:
+            outbox = providers.Resource(
+                resources.event_outbox, directory=_outbox_dir(settings),
+                max_bytes=settings.outbox_max_bytes, clock=container.clock)
+        container.event_outbox.override(outbox)
         container.report_events.override(container.queue_events)
     if settings.usage_buffering and not settings.offline:  # offline never fails to send
         container.usage_outbox.override(providers.Resource(
@@ -231,8 +241,8 @@ def build_sidecar_container(settings: SidecarSettings, fallbacks: FallbackTable)
             DeliverUsage, container.usage_outbox, container.usage_reporter, container.cache,
             container.write_context, buffer=container.usage_buffer,
             retry=providers.Callable(_retry_policy, settings)))
-    if settings.redis_mode and not settings.offline:
-        container.cache.override(redis_cache_provider(settings, container))
+    if redis is not None:
+        container.cache.override(redis_cache_provider(settings, container, redis))
     if settings.offline:
         snapshot = settings.entitlements_snapshot_file
         source = (
@@ -263,12 +273,14 @@ def redis_command_timeout_s(entitlements_timeout_ms: int) -> float:
     return min(resources.REDIS_COMMAND_TIMEOUT_S, entitlements_timeout_ms / 1000 / 4)
 
 
-def redis_cache_provider(settings: SidecarSettings, container: SidecarContainer) -> providers.Provider:
-    """Redis mode (``REDIS_ENVIRONMENT_PREFIX`` set): the shared cache replaces the LRU."""
+def redis_cache_provider(settings: SidecarSettings, container: SidecarContainer,
+                         client: providers.Provider | None = None) -> providers.Provider:
+    """Redis mode (``REDIS_ENVIRONMENT_PREFIX`` set): the shared cache replaces the LRU.
+    ``client``: the Redis client provider to use (default: a new one)."""
     telemetry = container.telemetry
     return providers.Singleton(
         RedisEntitlementCache,
-        client=redis_client_provider(settings),
+        client=client if client is not None else redis_client_provider(settings),
         prefix=settings.redis_environment_prefix,
         ttl_s=settings.redis_keys_ttl_in_secs,
         clock=container.clock,

@@ -1,12 +1,14 @@
 """External clients as async-generator resources: open, yield, close."""
 from __future__ import annotations
 
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import httpx
 
+
 from adapters.outbound.file_outbox import FileOutbox
 from adapters.outbound.outbox_items import USAGE_CODEC
+from adapters.outbound.redis_outbox import RedisStreamOutbox
 from ports.clock import Clock
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -78,6 +80,21 @@ async def usage_outbox(directory: str, max_bytes: int, clock: Clock) -> AsyncIte
     """The file usage outbox (``USAGE_BUFFERING=true``), like ``event_outbox`` but holding
     ``UsageReport`` items (``USAGE_CODEC``)."""
     outbox = await FileOutbox.open(directory, max_bytes=max_bytes, clock=clock, codec=USAGE_CODEC)
+    try:
+        yield outbox
+    finally:
+        await outbox.close()
+
+
+async def redis_event_outbox(
+    client: aioredis.Redis, prefix: str, max_bytes: int, clock: Clock, claim_idle_ms: int,
+    on_error: Callable[[], None],
+) -> AsyncIterator[RedisStreamOutbox]:
+    """The event outbox as the shared Redis stream ``<prefix>:outbox:events``; on close
+    this process's unacknowledged events are handed to the other sidecars."""
+    outbox = await RedisStreamOutbox.open(
+        client, prefix=prefix, max_bytes=max_bytes, clock=clock, claim_idle_ms=claim_idle_ms,
+        on_error=on_error, command_timeout_s=REDIS_COMMAND_TIMEOUT_S)
     try:
         yield outbox
     finally:

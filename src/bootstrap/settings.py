@@ -34,6 +34,7 @@ NOT_READ = {
 _VERBATIM = {"redis_password"}
 _LOG_LEVELS = ("error", "warn", "info", "debug")
 _POLICIES = ("upsert", "update-if-exists")
+_OUTBOX_BACKENDS = ("auto", "file", "redis")
 
 
 class ConfigurationError(Exception):
@@ -123,7 +124,7 @@ class _EnvSettings(BaseSettings):
         "cache_max_size_bytes", "entitlements_timeout_ms", "api_timeout_ms", "shutdown_grace_ms",
         "ws_ping_interval_ms", "ws_dead_after_ms", "ws_backoff_initial_ms", "ws_backoff_max_ms", "ws_auth_retry_ms",
         "ws_max_message_bytes", "workers", "outbox_max_bytes", "outbox_retry_initial_ms",
-        "outbox_retry_max_ms", mode="before", check_fields=False,
+        "outbox_retry_max_ms", "outbox_claim_idle_ms", mode="before", check_fields=False,
     )
     @classmethod
     def _positive(cls, value: Any) -> int | None:
@@ -150,6 +151,14 @@ class _EnvSettings(BaseSettings):
         text = str(value).strip().lower()
         if text not in ("outbox", "passthrough"):
             raise ValueError(f'expected one of outbox, passthrough, got "{value}"')
+        return text
+
+    @field_validator("outbox_backend", mode="before", check_fields=False)
+    @classmethod
+    def _outbox_backend(cls, value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in _OUTBOX_BACKENDS:
+            raise ValueError(f'expected one of {", ".join(_OUTBOX_BACKENDS)}, got "{value}"')
         return text
 
     @field_validator("log_level", mode="before")
@@ -192,9 +201,13 @@ class SidecarSettings(_EnvSettings):
     #: How long in-flight RPCs may finish after SIGTERM, in ms (ours; the reference's 10 s).
     shutdown_grace_ms: int = 10_000
     offline: bool = False
-    #: ReportEvents (ours): ``outbox`` answers once the events are durably queued on local
-    #: disk and sends them in the background; ``passthrough`` sends before answering.
+    #: ReportEvents (ours): ``outbox`` answers once the events are durably queued (local
+    #: disk or the Redis stream) and sends them in the background; ``passthrough`` sends
+    #: before answering.
     events_mode: str = "outbox"
+    #: Where the outbox lives (ours): ``auto`` = the Redis stream in Redis mode, files
+    #: otherwise; ``file``; ``redis`` (needs Redis mode). See ``outbox_store``.
+    outbox_backend: str = "auto"
     #: The outbox directory (one per process, created if missing; WORKERS=N adds
     #: ``worker-<i>``). Relative to the working directory; the image should set
     #: /var/lib/stigg-sidecar/outbox on a volume.
@@ -209,6 +222,10 @@ class SidecarSettings(_EnvSettings):
     #: Backoff between failed deliveries (ms): doubles from initial up to max, jittered.
     outbox_retry_initial_ms: int = 500
     outbox_retry_max_ms: int = 30_000
+    #: Redis outbox: ms another sidecar's unacknowledged events must be idle before this
+    #: one takes them over (a crashed sidecar's batch); keep it above
+    #: API_TIMEOUT_MS + OUTBOX_RETRY_MAX_MS.
+    outbox_claim_idle_ms: int = 120_000
     #: Worker processes sharing PORT and HTTP_PORT through SO_REUSEPORT, each with its own
     #: cache and real-time subscription (ours; issue: multi-core). 1 = a single process.
     workers: int = 1
@@ -218,6 +235,14 @@ class SidecarSettings(_EnvSettings):
     @property
     def redis_mode(self) -> bool:
         return self.redis_environment_prefix is not None
+
+    @property
+    def outbox_store(self) -> str:
+        """``redis`` or ``file``: ``OUTBOX_BACKEND`` with ``auto`` resolved (Redis in
+        Redis mode unless offline)."""
+        if self.outbox_backend == "auto":
+            return "redis" if self.redis_mode and not self.offline else "file"
+        return self.outbox_backend
 
     @property
     def realtime_enabled(self) -> bool:
@@ -284,6 +309,11 @@ def _cross_checks(settings: SidecarSettings) -> list[str]:
         lines.append("invalid configuration: WORKERS: needs fixed PORT and HTTP_PORT (not 0) to share them")
     if settings.port == settings.http_port and settings.port != 0:
         lines.append("invalid configuration: HTTP_PORT: must differ from PORT")
+    if settings.outbox_backend == "redis" and not settings.redis_mode:
+        lines.append("invalid configuration: OUTBOX_BACKEND: redis needs Redis mode "
+                     "(REDIS_ENVIRONMENT_PREFIX)")
+    elif settings.outbox_backend == "redis" and settings.offline:
+        lines.append("invalid configuration: OUTBOX_BACKEND: redis cannot be used with OFFLINE=true")
     return lines
 
 
@@ -298,6 +328,9 @@ def _ignored(settings: SidecarSettings, env: dict[str, str]) -> list[str]:
         warnings.append(f"{', '.join(redis_vars)} ignored: REDIS_ENVIRONMENT_PREFIX is not set")
     if settings.redis_mode and env.get("WS_ENABLED"):
         warnings.append("WS_ENABLED is ignored in Redis mode")
+    if (settings.events_mode == "outbox" and settings.outbox_store == "redis"
+            and not settings.usage_buffering and env.get("OUTBOX_DIR")):
+        warnings.append("OUTBOX_DIR is ignored: the event outbox is the Redis stream (OUTBOX_BACKEND)")
     if settings.offline:
         warnings.append("OFFLINE=true: WebSocket and Redis settings are ignored; no network is used")
     elif settings.entitlements_snapshot_file:

@@ -36,6 +36,15 @@ class OutboxFullError(Exception):
         self.requested_bytes = requested_bytes
 
 
+class OutboxUnavailableError(Exception):
+    """The outbox's storage cannot be reached (e.g. its Redis is down or timed out).
+
+    Raised by any outbox method. After a failed ``append`` the items may or may not have
+    been queued (the reply was lost): callers retry with the same idempotency keys, and
+    the upstream deduplicates. Inbound adapters answer ``UNAVAILABLE``.
+    """
+
+
 @runtime_checkable
 class Outbox(Protocol[Item]):
     """A durable queue of one item type (the docstring above holds for every type)."""

@@ -40,6 +40,8 @@ def sidecar_env(**extra: str) -> dict[str, str]:
     ("PORT", "\uff11\uff12", "PORT: expected an integer 0-65535"),
     ("ENTITLEMENTS_FALLBACK", '{"a":{"usageLimit":NaN}}', "ENTITLEMENTS_FALLBACK: not valid JSON (NaN"),
     ("ENTITLEMENTS_FALLBACK", '{"a":{},"a":{}}', 'ENTITLEMENTS_FALLBACK: key "a" appears twice'),
+    ("OUTBOX_BACKEND", "s3", 'OUTBOX_BACKEND: expected one of auto, file, redis, got "s3"'),
+    ("OUTBOX_BACKEND", "redis", "OUTBOX_BACKEND: redis needs Redis mode (REDIS_ENVIRONMENT_PREFIX)"),
 ])
 def test_invalid_configuration_exits_non_zero_naming_the_variable(variable, value, text):
     value = value.encode().decode("unicode_escape") if "\\u" in value else value

@@ -1,6 +1,6 @@
-"""FileOutbox on real files in tmp_path: the port's contract (shared with the
-in-memory fake), durability, crash recovery, acknowledgements, segment deletion,
-capacity, group commit, and a real SIGKILL of a process appending."""
+"""FileOutbox on real files in tmp_path: durability, crash recovery, acknowledgements,
+segment deletion, capacity, group commit, and a real SIGKILL of a process appending.
+The port's contract is tested for every adapter in tests/contract/test_event_outbox_contract.py."""
 from __future__ import annotations
 
 import asyncio
@@ -23,7 +23,6 @@ from domain.model.identifiers import CustomerKey
 from domain.model.reports import Event
 from ports.event_outbox import EventOutbox, OutboxFullError
 from tests.fakes import FixedClock
-from tests.fakes.outbox import InMemoryEventOutbox
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
@@ -85,66 +84,8 @@ def crash_copy(directory: Path, target: Path) -> Path:
     return target
 
 
-# --- the port's contract: the fake and the real adapter -----------------------------
-
-@pytest.fixture(params=["memory", "file"])
-async def any_outbox(request, opened, clock) -> EventOutbox:
-    if request.param == "memory":
-        return InMemoryEventOutbox(clock)
-    return await opened()
-
-
-async def test_contract_peek_is_oldest_first_and_does_not_remove(any_outbox):
-    await any_outbox.append(events(3))
-    await any_outbox.append(events(2, start=3))
-    assert keys(await any_outbox.peek(4)) == ["k-0", "k-1", "k-2", "k-3"]
-    assert keys(await any_outbox.peek(10)) == [f"k-{i}" for i in range(5)]
-    assert any_outbox.depth() == 5
-
-
-async def test_contract_acknowledged_items_are_gone_and_unknown_ids_ignored(any_outbox):
-    await any_outbox.append(events(5))
-    items = await any_outbox.peek(10)
-    await any_outbox.acknowledge([items[0][0], items[2][0], 10**9])
-    await any_outbox.acknowledge([items[0][0]])
-    assert keys(await any_outbox.peek(10)) == ["k-1", "k-3", "k-4"]
-    assert any_outbox.depth() == 3
-
-
-async def test_contract_peek_bytes_bound_keeps_at_least_one(any_outbox):
-    await any_outbox.append(events(3))
-    assert keys(await any_outbox.peek(10, max_bytes=1)) == ["k-0"]
-
-
-async def test_contract_ids_increase_in_append_order(any_outbox):
-    await any_outbox.append(events(3))
-    ids = [item_id for item_id, _ in await any_outbox.peek(10)]
-    assert ids == sorted(ids) and len(set(ids)) == 3
-
-
-async def test_contract_oldest_age_follows_the_oldest_unacknowledged(any_outbox, clock):
-    assert any_outbox.oldest_age_s(clock.now_ms()) is None
-    await any_outbox.append(events(1))
-    clock.advance(2000)
-    await any_outbox.append(events(1, start=1))
-    clock.advance(500)
-    assert any_outbox.oldest_age_s(clock.now_ms()) == 2.5
-    first = (await any_outbox.peek(1))[0][0]
-    await any_outbox.acknowledge([first])
-    assert any_outbox.oldest_age_s(clock.now_ms()) == 0.5
-
-
-async def test_contract_full_outbox_refuses_the_whole_call(any_outbox):
-    used = any_outbox.bytes_used()
-    with pytest.raises(OutboxFullError) as caught:
-        await any_outbox.append([event(0, dimensions={"blob": "x" * (65 * MiB)})])
-    assert caught.value.used_bytes == used
-    assert any_outbox.depth() == 0
-
-
-async def test_contract_is_the_port(any_outbox):
-    assert isinstance(any_outbox, EventOutbox)
-
+# The port's contract (shared with the fake and the Redis outbox) is in
+# tests/contract/test_event_outbox_contract.py.
 
 # --- durability and round trips ---------------------------------------------------
 

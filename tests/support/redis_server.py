@@ -3,7 +3,9 @@
 Never touches the machine's own Redis: the server listens on 127.0.0.1 on a port chosen
 free by the OS (never 6379), with ``--save "" --appendonly no`` in its own directory.
 It can be restarted on the same port (empty), paused (SIGSTOP) and resumed (SIGCONT),
-or killed (SIGKILL).
+or killed (SIGKILL). ``args`` adds server options after the defaults (later ones win),
+e.g. ``("--appendonly", "yes", "--appendfsync", "always")``: the AOF lives in the
+server's own directory, so a restart then reloads what was written.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 HOST = "127.0.0.1"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -46,7 +48,8 @@ def ping(port: int, timeout_s: float = 0.2) -> bool:
 class RedisServer:
     """One ``redis-server`` process; ``port`` is fixed for the object's lifetime."""
 
-    def __init__(self, port: int | None = None, start_timeout_s: float = 10.0) -> None:
+    def __init__(self, port: int | None = None, start_timeout_s: float = 10.0,
+                 args: Sequence[str] = ()) -> None:
         if port in _RESERVED:
             raise ValueError("refusing to use the machine's default Redis port")
         self.port = port or free_port()
@@ -55,6 +58,7 @@ class RedisServer:
         self._dir = Path(tempfile.mkdtemp(prefix="test-redis-"))
         self._process: subprocess.Popen[bytes] | None = None
         self._paused = False
+        self._args = list(args)
 
     # --- lifecycle ---
     def start(self) -> None:
@@ -68,6 +72,7 @@ class RedisServer:
                 "--save", "", "--appendonly", "no",
                 "--dir", str(self._dir), "--logfile", str(self._dir / "redis.log"),
                 "--daemonize", "no", "--protected-mode", "yes",
+                *self._args,
             ],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -107,7 +112,8 @@ class RedisServer:
         self._paused = False
 
     def restart(self, *, kill: bool = True) -> None:
-        """A new, empty server on the same port (killed first unless ``kill=False``)."""
+        """A new server on the same port (killed first unless ``kill=False``): empty,
+        unless ``args`` turned persistence on."""
         self.kill() if kill else self.stop()
         self.start()
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from domain.model.errors import InvalidRequestError
-from ports.event_outbox import OutboxFullError
+from ports.event_outbox import OutboxFullError, OutboxUnavailableError
 from ports.errors import (
     PartialWriteError,
     UpstreamAuthError,
@@ -89,6 +89,9 @@ def classify(rpc: str, error: Exception) -> Failure | None:
         return Failure(FailureKind.INVALID_ARGUMENT, str(error), error.field, error.problem)
     if isinstance(error, OutboxFullError):
         return Failure(FailureKind.RESOURCE_EXHAUSTED, str(error))
+    if isinstance(error, OutboxUnavailableError):
+        prefix = WRITE_PREFIXES.get(rpc, f"{rpc} failed")
+        return Failure(FailureKind.UNAVAILABLE, f"{prefix}: event outbox unavailable ({error})")
     if isinstance(error, PartialWriteError):
         cause = error.cause
         noun = "usages" if rpc == "ReportUsageBulk" else "events"

@@ -10,6 +10,11 @@ reference: caching-and-redis.md §3.2. With ``P`` the prefix and ``K`` the entry
     K:credit_<currencyId>   usage of a credit wallet (and its #timestamp)
     lock                    P:refetchEntityEntitlementsAfterCacheMiss-<C>[:<R>]
     channel                 P:refetchEntityEntitlementsAfterCacheMiss:<C>[:<R>]
+    outbox stream           P:outbox:<kind>          (ours; redis_outbox.py)
+    outbox byte counter     P:outbox:<kind>:bytes
+
+The outbox keys never start with ``c_`` after the prefix, so the persistent cache
+service's invalidation (``P:c_*``) never deletes them.
 
 **Escaping (our choice).** Ids are inserted verbatim unless they contain a character
 that could make two different ids produce the same key: ``%`` (the escape character
@@ -107,6 +112,14 @@ class RedisKeys:
     def lock(self, key: CustomerKey) -> str:
         """The cross-process single-flight lock (§3.7); note the ``-``."""
         return f"{self.prefix}:{_REFETCH}-{self._entity(key)}"
+
+    def outbox(self, kind: str) -> tuple[str, str]:
+        """The outbox stream of ``kind`` (``events``, ``usage``, …: lower-case letters,
+        digits, ``-`` and ``_``) and its byte counter key."""
+        if not kind or not all(c.isascii() and (c.islower() or c.isdigit() or c in "-_") for c in kind):
+            raise ValueError(f"invalid outbox kind {kind!r}")
+        stream = f"{self.prefix}:outbox:{kind}"
+        return stream, f"{stream}:bytes"
 
     def channel(self, key: CustomerKey) -> str:
         """The pub/sub channel of that single-flight (§3.7)."""

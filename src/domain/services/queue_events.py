@@ -1,6 +1,7 @@
 """QueueEvents: ReportEvents in outbox mode: validate, then queue durably.
 
-The RPC answers OK once the events are on disk; ``DeliverEvents`` sends them later. Any
+The RPC answers OK once the events are durably queued (on local disk, or in the Redis
+stream in Redis mode); ``DeliverEvents`` sends them later. Any
 number of events per call is accepted (the sender chunks by ≤ 1000).
 """
 from __future__ import annotations
@@ -29,8 +30,9 @@ class QueueEvents:
 
     async def execute(self, events: Sequence[Event], deadline: Budget | None) -> None:
         """Same call shape as ``ReportEvents.execute``; ``deadline`` is not needed (a local
-        append). Raises ``InvalidRequestError`` or ``OutboxFullError``: either way nothing
-        of the call is queued."""
+        append). Raises ``InvalidRequestError`` or ``OutboxFullError`` (nothing of the call
+        is queued), or ``OutboxUnavailableError`` (the storage is unreachable; the events
+        may have been queued, so the caller retries with the same keys)."""
         validate_events(events)
         if not events:
             return
