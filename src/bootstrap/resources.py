@@ -79,7 +79,8 @@ async def event_outbox(directory: str, max_bytes: int, clock: Clock) -> AsyncIte
 async def usage_outbox(directory: str, max_bytes: int, clock: Clock) -> AsyncIterator[FileOutbox]:
     """The file usage outbox (``USAGE_BUFFERING=true``), like ``event_outbox`` but holding
     ``UsageReport`` items (``USAGE_CODEC``)."""
-    outbox = await FileOutbox.open(directory, max_bytes=max_bytes, clock=clock, codec=USAGE_CODEC)
+    outbox = await FileOutbox.open(directory, max_bytes=max_bytes, clock=clock, codec=USAGE_CODEC,
+                                name="usage outbox")
     try:
         yield outbox
     finally:

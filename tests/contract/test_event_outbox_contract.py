@@ -17,23 +17,14 @@ from domain.model.identifiers import CustomerKey
 from domain.model.reports import Event
 from ports.event_outbox import EventOutbox, OutboxFullError
 from tests.fakes import FixedClock
-from tests.fakes.outbox import InMemoryEventOutbox
+from tests.fakes.outbox import InMemoryEventOutbox, outbox_event, outbox_events, outbox_keys
 from tests.support.redis_server import RedisServer, close_client, redis_client
 
 MiB = 1024 * 1024
 CAPACITY = 64 * MiB
 
 
-def event(i: int | str, **fields) -> Event:
-    return Event(event_name="login", key=CustomerKey("acme"), idempotency_key=f"k-{i}", **fields)
-
-
-def events(count: int, start: int = 0) -> list[Event]:
-    return [event(i) for i in range(start, start + count)]
-
-
-def keys(items) -> list[str]:
-    return [e.idempotency_key for _, e in items]
+event, events, keys = outbox_event, outbox_events, outbox_keys
 
 
 @pytest.fixture

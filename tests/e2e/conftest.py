@@ -2,12 +2,15 @@
 127.0.0.1:0, and both real clients (generated stubs and the official SDK)."""
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from typing import Callable
 
 import pytest
 
 from support.clients import CALLERS
+from support.processes import Child
+from support.processes import start_sidecar as start_sidecar_process
 from support.sidecar import PinnedWallClock, base_env, running_sidecar
 
 
@@ -39,3 +42,22 @@ def start_sidecar(monkeypatch, emulator, caller_kind) -> Callable:
 async def sidecar(start_sidecar):
     async with start_sidecar() as pair:
         yield pair
+
+
+@pytest.fixture
+def processes():
+    """``child, ready = await processes(env)`` starts a sidecar *process* (``ready`` is its
+    "Sidecar is ready" log line: ``grpc_port``, ``http_port``); any still running at the
+    end are killed."""
+    started: list[Child] = []
+
+    async def start(env: dict[str, str]) -> tuple[Child, dict]:
+        child, ready = await asyncio.to_thread(start_sidecar_process, env)
+        started.append(child)
+        return child, ready
+
+    yield start
+    for child in started:
+        if child.process.poll() is None:
+            child.process.kill()
+            child.process.wait()

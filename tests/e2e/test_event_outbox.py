@@ -11,16 +11,15 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
 import pytest
 
 from sidecarpb.v1 import sidecar_pb2 as pb
-from sidecarpb.v1 import sidecar_pb2_grpc
 from support.errors import status_message, status_name
-from support.processes import Child, start_sidecar
+from support.processes import Child
+from support.process_helpers import eventually, on_port, stub_at
 from support.sidecar import base_env
 
 GRACE_MS = 3000
@@ -46,36 +45,10 @@ def request(keys: list[str], **event) -> pb.ReportEventsRequest:
         for key in keys])
 
 
-@pytest.fixture
-def processes():
-    """Start sidecar processes; any still running at the end are killed."""
-    started: list[Child] = []
-
-    async def start(env: dict[str, str]) -> tuple[Child, int]:
-        child, ready = await asyncio.to_thread(start_sidecar, env)
-        started.append(child)
-        return child, ready["grpc_port"]
-
-    yield start
-    for child in started:
-        if child.process.poll() is None:
-            child.process.kill()
-            child.process.wait()
 
 
-@asynccontextmanager
-async def stub_at(port: int):
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield sidecar_pb2_grpc.SidecarServiceStub(channel)
 
 
-async def eventually(condition, what: str, timeout: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def stop(child: Child, sig: int = signal.SIGTERM) -> tuple[int, float]:
@@ -136,7 +109,7 @@ class Flood:
 async def test_1000_events_reported_during_an_outage_are_delivered_exactly_once(
         emulator, tmp_path, processes):
     emulator.set_fault("down")
-    child, port = await processes(outbox_env(emulator, tmp_path / "outbox"))
+    child, port = await on_port(processes, outbox_env(emulator, tmp_path / "outbox"))
     loop = asyncio.get_running_loop()
     began = loop.time()
     keys = [f"outage-{i}" for i in range(1000)]
@@ -161,7 +134,7 @@ async def test_sigkill_during_a_flood_then_restart_delivers_every_accepted_event
         emulator, tmp_path, processes):
     directory = tmp_path / "outbox"
     emulator.set_fault("slow", target="all", operation="reportEvent", delay_ms=200)
-    child, port = await processes(outbox_env(emulator, directory))
+    child, port = await on_port(processes, outbox_env(emulator, directory))
     flood = Flood(port, "kill").start()
     await flood.until_accepted(3000)
     code, _ = await stop(child, signal.SIGKILL)
@@ -186,7 +159,7 @@ async def test_sigterm_during_a_flood_exits_within_the_grace_period_flushed_or_p
         emulator.set_fault("down")
     else:
         emulator.set_fault("slow", target="all", operation="reportEvent", delay_ms=100)
-    child, port = await processes(outbox_env(emulator, directory))
+    child, port = await on_port(processes, outbox_env(emulator, directory))
     flood = Flood(port, f"term-{upstream}").start()
     await flood.until_accepted(2000)
     code, seconds = await stop(child, signal.SIGTERM)
@@ -207,7 +180,7 @@ async def test_sigterm_during_a_flood_exits_within_the_grace_period_flushed_or_p
 async def test_a_full_outbox_answers_resource_exhausted_and_loses_nothing_it_accepted(
         emulator, tmp_path, processes):
     emulator.set_fault("down")
-    child, port = await processes(outbox_env(emulator, tmp_path / "outbox",
+    child, port = await on_port(processes, outbox_env(emulator, tmp_path / "outbox",
                                              OUTBOX_MAX_BYTES="20000"))
     accepted: list[str] = []
     async with stub_at(port) as stub:

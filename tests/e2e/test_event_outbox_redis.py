@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import grpc
 import pytest
 
 from sidecarpb.v1 import sidecar_pb2 as pb
-from sidecarpb.v1 import sidecar_pb2_grpc
-from support.processes import Child, start_sidecar
+from support.process_helpers import eventually, on_port, stub_at
 from support.redis_server import TEST_DB, RedisServer, close_client, redis_client
 from support.sidecar import base_env
 
@@ -44,26 +41,8 @@ def redis_outbox_env(emulator, server: RedisServer, outbox_dir: Path, **extra: s
     } | extra
 
 
-@pytest.fixture
-def processes():
-    started: list[Child] = []
-
-    async def start(env: dict[str, str]) -> tuple[Child, int]:
-        child, ready = await asyncio.to_thread(start_sidecar, env)
-        started.append(child)
-        return child, ready["grpc_port"]
-
-    yield start
-    for child in started:
-        if child.process.poll() is None:
-            child.process.kill()
-            child.process.wait()
 
 
-@asynccontextmanager
-async def stub_at(port: int):
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield sidecar_pb2_grpc.SidecarServiceStub(channel)
 
 
 def request(keys: list[str]) -> pb.ReportEventsRequest:
@@ -71,13 +50,6 @@ def request(keys: list[str]) -> pb.ReportEventsRequest:
         pb.Event(event_name="flood", customer_id="acme", idempotency_key=key) for key in keys])
 
 
-async def eventually(condition, what: str, timeout: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def stream_length(server: RedisServer) -> int:
@@ -100,7 +72,7 @@ async def test_events_reported_to_two_sidecars_during_an_outage_are_delivered_ex
         emulator, redis, tmp_path, processes):
     emulator.set_fault("down")
     env = redis_outbox_env(emulator, redis, tmp_path / "outbox")
-    (first, first_port), (second, second_port) = await processes(env), await processes(env)
+    (first, first_port), (second, second_port) = await on_port(processes, env), await on_port(processes, env)
     keys = [f"outage-{i}" for i in range(1000)]
     async with stub_at(first_port) as one, stub_at(second_port) as other:
         await asyncio.gather(*(
@@ -127,7 +99,7 @@ async def test_a_sigkilled_sidecars_queued_events_are_delivered_by_a_restarted_o
         emulator, redis, tmp_path, processes):
     emulator.set_fault("slow", target="all", operation="reportEvent", delay_ms=200)
     env = redis_outbox_env(emulator, redis, tmp_path / "outbox", OUTBOX_CLAIM_IDLE_MS="2000")
-    child, port = await processes(env)
+    child, port = await on_port(processes, env)
     accepted: set[str] = set()
     attempted: set[str] = set()
 

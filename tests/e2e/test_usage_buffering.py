@@ -10,7 +10,6 @@ import asyncio
 import json
 import re
 import signal
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
@@ -19,8 +18,7 @@ import pytest
 from stigg_emulator import feature
 
 from sidecarpb.v1 import sidecar_pb2 as pb
-from sidecarpb.v1 import sidecar_pb2_grpc
-from support.processes import Child, start_sidecar
+from support.process_helpers import eventually, stub_at
 from support.requests import metered_request
 from support.sidecar import base_env
 
@@ -40,36 +38,10 @@ def buffering_env(emulator, directory: Path, **extra: str) -> dict[str, str]:
     } | extra
 
 
-@pytest.fixture
-def processes():
-    """Start sidecar processes; any still running at the end are killed."""
-    started: list[Child] = []
-
-    async def start(env: dict[str, str]) -> tuple[Child, dict]:
-        child, ready = await asyncio.to_thread(start_sidecar, env)
-        started.append(child)
-        return child, ready
-
-    yield start
-    for child in started:
-        if child.process.poll() is None:
-            child.process.kill()
-            child.process.wait()
 
 
-@asynccontextmanager
-async def stub_at(port: int):
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield sidecar_pb2_grpc.SidecarServiceStub(channel)
 
 
-async def eventually(condition, what: str, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def metric(http_port: int, name: str) -> float:

@@ -11,6 +11,7 @@ from collections import OrderedDict
 from dataclasses import astuple
 from typing import Any, Sequence
 
+from domain.model.identifiers import CustomerKey
 from domain.model.reports import Event
 from ports.clock import Clock
 from ports.event_outbox import Outbox, OutboxFullError, OutboxItemId
@@ -94,3 +95,20 @@ class InMemoryOutbox(Outbox):
 
 class InMemoryEventOutbox(InMemoryOutbox):
     """The event outbox fake (``InMemoryOutbox`` of ``Event``)."""
+
+
+# --- builders shared by the outbox tests ---------------------------------------------
+
+def outbox_event(i: int | str, prefix: str = "k", **fields: Any) -> Event:
+    """Event ``login`` of customer ``acme`` with idempotency key ``<prefix>-<i>``."""
+    return Event(event_name="login", key=CustomerKey("acme"), idempotency_key=f"{prefix}-{i}",
+                 **fields)
+
+
+def outbox_events(count: int, start: int = 0, prefix: str = "k") -> list[Event]:
+    return [outbox_event(i, prefix) for i in range(start, start + count)]
+
+
+def outbox_keys(items: Sequence[tuple[OutboxItemId, Event]]) -> list[str]:
+    """Idempotency keys of peeked ``(id, event)`` items, in order."""
+    return [e.idempotency_key for _, e in items]

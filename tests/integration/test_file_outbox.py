@@ -23,21 +23,13 @@ from domain.model.identifiers import CustomerKey
 from domain.model.reports import Event
 from ports.event_outbox import EventOutbox, OutboxFullError
 from tests.fakes import FixedClock
+from tests.fakes.outbox import outbox_event, outbox_events, outbox_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
 
 
-def event(i: int | str, **fields) -> Event:
-    return Event(event_name="login", key=CustomerKey("acme"), idempotency_key=f"k-{i}", **fields)
-
-
-def events(count: int, start: int = 0) -> list[Event]:
-    return [event(i) for i in range(start, start + count)]
-
-
-def keys(items) -> list[str]:
-    return [e.idempotency_key for _, e in items]
+event, events, keys = outbox_event, outbox_events, outbox_keys
 
 
 @pytest.fixture

@@ -65,9 +65,11 @@ class FileOutbox(Outbox[Item]):
     ``codec`` (default: events) turns items into records and back (``outbox_items``)."""
 
     def __init__(self, directory: Path, lock_fd: int, recovered: disk.Recovered, *,
-                 max_bytes: int, clock: Clock, segment_bytes: int, codec: ItemCodec[Item]) -> None:
+                 max_bytes: int, clock: Clock, segment_bytes: int, codec: ItemCodec[Item],
+                 name: str = "event outbox") -> None:
         self._dir = directory
         self._codec = codec
+        self._name = name  # in log lines
         self._lock_fd = lock_fd
         self._max_bytes = max_bytes
         self._clock = clock
@@ -90,7 +92,8 @@ class FileOutbox(Outbox[Item]):
     @classmethod
     async def open(cls, directory: str | os.PathLike[str], *, max_bytes: int, clock: Clock,
                    segment_bytes: int | None = None,
-                   codec: ItemCodec[Item] = EVENT_CODEC) -> FileOutbox[Item]:
+                   codec: ItemCodec[Item] = EVENT_CODEC,
+                   name: str = "event outbox") -> FileOutbox[Item]:
         """Lock ``directory`` (created if missing) and recover what it holds.
 
         Raises ``OutboxInUseError`` if another process has it open, ``OSError`` if it
@@ -100,15 +103,16 @@ class FileOutbox(Outbox[Item]):
         try:
             lock_fd = await asyncio.to_thread(disk.lock_directory, path)
         except BlockingIOError as error:
-            raise OutboxInUseError(f"event outbox directory {path} is in use by another process") from error
+            raise OutboxInUseError(f"{name} directory {path} is in use by another process") from error
         try:
             recovered = await asyncio.to_thread(disk.recover, path)
         except BaseException:
             os.close(lock_fd)
             raise
         outbox = cls(path, lock_fd, recovered, max_bytes=max_bytes, clock=clock,
-                     segment_bytes=segment_bytes or default_segment_bytes(max_bytes), codec=codec)
-        log.info("event outbox opened", extra={
+                     segment_bytes=segment_bytes or default_segment_bytes(max_bytes), codec=codec,
+                     name=name)
+        log.info(f"{name} opened", extra={
             "directory": str(path), "depth": outbox.depth(), "bytes_used": outbox.bytes_used(),
             "capacity_bytes": max_bytes, "skipped_lines": recovered.skipped_lines,
             "deleted_segments": recovered.deleted_segments})
@@ -315,4 +319,4 @@ class FileOutbox(Outbox[Item]):
         async with self._ack_lock:
             os.close(self._ack_fd)
         os.close(self._lock_fd)
-        log.info("event outbox closed", extra={"depth": self._depth, "bytes_used": self._disk_bytes})
+        log.info(f"{self._name} closed", extra={"depth": self._depth, "bytes_used": self._disk_bytes})

@@ -62,29 +62,43 @@ def optional(body: dict[str, Any], name: str, kind: type) -> tuple[bool, Any]:
     return ok, value
 
 
+def _encode_common(body: dict[str, Any], key: CustomerKey, dimensions: dict[str, Any],
+                   timestamp_ms: int | None) -> dict[str, Any]:
+    """Adds the fields events and usage reports share: ``r``, ``d``, ``t`` (when set)."""
+    if key.resource_id is not None:
+        body["r"] = key.resource_id
+    if dimensions:
+        body["d"] = dimensions
+    if timestamp_ms is not None:
+        body["t"] = timestamp_ms
+    return body
+
+
+def _decode_common(body: dict[str, Any]) -> tuple[str | None, dict[str, Any], int | None] | None:
+    """``(resource id, dimensions, timestamp ms)`` of the shared fields, or ``None`` when
+    one of them is malformed."""
+    dims = body.get("d", {})
+    resource_ok, resource = optional(body, "r", str)
+    timestamp_ok, timestamp = optional(body, "t", int)
+    if not isinstance(dims, dict) or not resource_ok or not timestamp_ok:
+        return None
+    return resource, dims, timestamp
+
+
 class EventCodec:
     """Events as described in the module docstring."""
 
     def encode(self, event: Event) -> dict[str, Any]:
-        body: dict[str, Any] = {"n": event.event_name, "c": event.key.customer_id,
-                                "k": event.idempotency_key}
-        if event.key.resource_id is not None:
-            body["r"] = event.key.resource_id
-        if event.dimensions:
-            body["d"] = event.dimensions
-        if event.timestamp_ms is not None:
-            body["t"] = event.timestamp_ms
-        return body
+        body = {"n": event.event_name, "c": event.key.customer_id, "k": event.idempotency_key}
+        return _encode_common(body, event.key, event.dimensions, event.timestamp_ms)
 
     def decode(self, body: dict[str, Any]) -> Event | None:
         texts = [body.get(name) for name in ("n", "c", "k")]
-        dims = body.get("d", {})
-        resource_ok, resource = optional(body, "r", str)
-        timestamp_ok, timestamp = optional(body, "t", int)
-        if (not all(isinstance(t, str) for t in texts) or not isinstance(dims, dict)
-                or not resource_ok or not timestamp_ok):
+        common = _decode_common(body)
+        if not all(isinstance(t, str) for t in texts) or common is None:
             return None
         name, customer, key = texts
+        resource, dims, timestamp = common
         return Event(event_name=name, key=CustomerKey(customer, resource), idempotency_key=key,
                      dimensions=dims, timestamp_ms=timestamp)
 
@@ -100,28 +114,20 @@ class UsageCodec:
                                 "v": item.value, "k": item.idempotency_key}
         if item.update_behavior is not None:
             body["b"] = item.update_behavior.value
-        if item.key.resource_id is not None:
-            body["r"] = item.key.resource_id
-        if item.dimensions:
-            body["d"] = item.dimensions
-        if item.timestamp_ms is not None:
-            body["t"] = item.timestamp_ms
-        return body
+        return _encode_common(body, item.key, item.dimensions, item.timestamp_ms)
 
     def decode(self, body: dict[str, Any]) -> UsageReport | None:
         texts = [body.get(name) for name in ("c", "f", "k")]
         value = body.get("v")
-        dims = body.get("d", {})
         behavior_ok, behavior = optional(body, "b", str)
-        resource_ok, resource = optional(body, "r", str)
-        timestamp_ok, timestamp = optional(body, "t", int)
-        if (not all(isinstance(t, str) for t in texts) or not isinstance(dims, dict)
-                or not behavior_ok or not resource_ok or not timestamp_ok
+        common = _decode_common(body)
+        if (not all(isinstance(t, str) for t in texts) or common is None or not behavior_ok
                 or not isinstance(value, (int, float)) or isinstance(value, bool)
                 or not math.isfinite(value)
                 or behavior not in (None, *(b.value for b in UsageUpdateBehavior))):
             return None
         customer, feature, key = texts
+        resource, dims, timestamp = common
         return UsageReport(key=CustomerKey(customer, resource), feature_id=feature,
                            value=float(value), idempotency_key=key,
                            update_behavior=UsageUpdateBehavior(behavior) if behavior else None,

@@ -20,25 +20,15 @@ from adapters.outbound.redis_outbox import (
     to_stream_id,
 )
 from adapters.outbound.system_clock import SystemClock
-from domain.model.identifiers import CustomerKey
-from domain.model.reports import Event
 from ports.event_outbox import OutboxFullError, OutboxUnavailableError
 from tests.support.redis_server import RedisServer, close_client, redis_client
+from tests.fakes.outbox import outbox_event, outbox_events, outbox_keys
 
 MiB = 1024 * 1024
 AOF = ("--appendonly", "yes", "--appendfsync", "always")
 
 
-def event(i: int | str, **fields) -> Event:
-    return Event(event_name="login", key=CustomerKey("acme"), idempotency_key=f"k-{i}", **fields)
-
-
-def events(count: int, start: int = 0, prefix: str = "k") -> list[Event]:
-    return [Event("login", CustomerKey("acme"), f"{prefix}-{i}") for i in range(start, start + count)]
-
-
-def keys(items) -> list[str]:
-    return [e.idempotency_key for _, e in items]
+event, events, keys = outbox_event, outbox_events, outbox_keys
 
 
 class Outboxes:
