@@ -331,8 +331,17 @@ def _ignored(settings: SidecarSettings, env: dict[str, str]) -> list[str]:
     if (settings.events_mode == "outbox" and settings.outbox_store == "redis"
             and not settings.usage_buffering and env.get("OUTBOX_DIR")):
         warnings.append("OUTBOX_DIR is ignored: the event outbox is the Redis stream (OUTBOX_BACKEND)")
+    if settings.events_mode == "passthrough" and (env.get("OUTBOX_BACKEND") or env.get("OUTBOX_DIR")):
+        warnings.append("OUTBOX_BACKEND and OUTBOX_DIR are ignored with EVENTS_MODE=passthrough"
+                        " (unless USAGE_BUFFERING uses OUTBOX_DIR)")
+    if (settings.events_mode == "outbox" and settings.outbox_store == "redis"
+            and settings.outbox_claim_idle_ms < settings.api_timeout_ms + settings.outbox_retry_max_ms):
+        warnings.append("OUTBOX_CLAIM_IDLE_MS is below API_TIMEOUT_MS + OUTBOX_RETRY_MAX_MS: another"
+                        " sidecar may take over events this one is still sending (sent twice,"
+                        " deduplicated upstream)")
     if settings.offline:
-        warnings.append("OFFLINE=true: WebSocket and Redis settings are ignored; no network is used")
+        warnings.append("OFFLINE=true: WebSocket and Redis settings are ignored; no network is used"
+                        + ("; USAGE_BUFFERING has nothing to buffer" if settings.usage_buffering else ""))
     elif settings.entitlements_snapshot_file:
         warnings.append("ENTITLEMENTS_SNAPSHOT_FILE is ignored unless OFFLINE=true")
     return warnings

@@ -59,6 +59,20 @@ def test_outbox_dir_is_reported_as_ignored_with_the_redis_outbox(env):
     assert not any("OUTBOX_DIR" in w for w in warnings)
 
 
+def test_risky_or_pointless_outbox_combinations_are_warned_about(env):
+    _, _, warnings = env(REDIS_ENVIRONMENT_PREFIX="prod", OUTBOX_CLAIM_IDLE_MS="100",
+                         API_TIMEOUT_MS="2000")
+    assert any("OUTBOX_CLAIM_IDLE_MS is below" in w for w in warnings)
+    _, _, warnings = env(OUTBOX_CLAIM_IDLE_MS="120000", API_TIMEOUT_MS="30000")  # the defaults
+    assert not any("OUTBOX_CLAIM_IDLE_MS" in w for w in warnings)
+    _, _, warnings = env(EVENTS_MODE="passthrough", OUTBOX_BACKEND="redis",
+                         REDIS_ENVIRONMENT_PREFIX="prod")
+    assert any("ignored with EVENTS_MODE=passthrough" in w for w in warnings)
+    _, _, warnings = env(EVENTS_MODE="outbox", OUTBOX_BACKEND="auto", OFFLINE="true",
+                         USAGE_BUFFERING="true")
+    assert any("USAGE_BUFFERING has nothing to buffer" in w for w in warnings)
+
+
 @pytest.mark.parametrize("variables, factory", [
     ({"REDIS_ENVIRONMENT_PREFIX": "prod"}, resources.redis_event_outbox),
     ({"REDIS_ENVIRONMENT_PREFIX": "prod", "OUTBOX_BACKEND": "file"}, resources.event_outbox),

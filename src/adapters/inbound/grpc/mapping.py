@@ -148,7 +148,9 @@ def _timestamp_ms(message: Any, prefix: str, name: str = "timestamp") -> int | N
         return None
     stamp = getattr(message, name)
     low, high = _TIMESTAMP_SECONDS
-    if not low <= stamp.seconds <= high or not 0 <= stamp.nanos < 1_000_000_000:
+    if not 0 <= stamp.nanos < 1_000_000_000:
+        raise InvalidRequestError(f"{prefix}{name}.nanos", "must be 0 to 999,999,999")
+    if not low <= stamp.seconds <= high:
         raise InvalidRequestError(f"{prefix}{name}", "must be between 0001-01-01 and 9999-12-31")
     return stamp.ToMilliseconds()
 
