@@ -147,7 +147,7 @@ async def test_redis_killed_restarted_paused(emulator, redis, monkeypatch):
             await timed(client, check())
             if entitlement_reads(emulator) == 1:
                 break
-            assert time.monotonic() - started < 3.0
+            assert time.monotonic() - started < 8.0  # generous: 2 shared cores under load
             await asyncio.sleep(0.1)
         # Paused longer than the command timeout: still answers in time.
         with redis.paused():
