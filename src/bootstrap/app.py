@@ -7,6 +7,7 @@ RPCs are refused while in-flight ones get ``SHUTDOWN_GRACE_MS``, then clients cl
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from adapters.inbound.http.health_app import HttpServer, build_app
 from adapters.inbound.http.json_fields import MAX_BODY_BYTES
 from adapters.outbound.memory_cache import MemoryEntitlementCache
 from bootstrap.containers import SidecarContainer, build_sidecar_container
+from bootstrap.gc_policy import FreezePolicy, freeze_periodically
 from bootstrap.lifecycle import resolve, run_until_signalled
 from bootstrap.settings import SidecarSettings
 from domain.model.budget import Budget
@@ -112,6 +114,10 @@ class SidecarApp:
         await self._grpc.set_serving(True)
         if not s.offline:
             self._spawn(self._check_key())
+        if s.gc_freeze_interval_ms:
+            policy = FreezePolicy()  # freezes what start-up loaded (modules, outbox index)
+            self._spawn(freeze_periodically(policy, s.gc_freeze_interval_ms / 1000))
+            telemetry.watch_gc(gc.get_freeze_count)
         if s.realtime_enabled:
             self._realtime = await resolve(self.container.realtime())
             telemetry.watch_realtime(lambda: self._realtime.status()["lastMessageAgeSeconds"])

@@ -115,7 +115,7 @@ class _EnvSettings(BaseSettings):
     def _redis_port(cls, value: Any) -> int:
         return parse_int(value, low=1, high=65535, what=" 1-65535")
 
-    @field_validator("redis_db", mode="before")
+    @field_validator("redis_db", "gc_freeze_interval_ms", mode="before", check_fields=False)
     @classmethod
     def _non_negative(cls, value: Any) -> int:
         return parse_int(value, low=0, what=" >= 0")
@@ -200,6 +200,9 @@ class SidecarSettings(_EnvSettings):
     api_timeout_ms: int = 30_000
     #: How long in-flight RPCs may finish after SIGTERM, in ms (ours; the reference's 10 s).
     shutdown_grace_ms: int = 10_000
+    #: Freeze long-lived objects out of the cyclic GC every this many ms; 0 = never (ours;
+    #: bootstrap/gc_policy.py).
+    gc_freeze_interval_ms: int = 10_000
     offline: bool = False
     #: ReportEvents (ours): ``outbox`` answers once the events are durably queued (local
     #: disk or the Redis stream) and sends them in the background; ``passthrough`` sends

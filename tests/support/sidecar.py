@@ -48,6 +48,9 @@ def base_env(upstream_url: str) -> dict[str, str]:
         # Outbox tests opt in with their own OUTBOX_DIR; the rest keep Stigg's synchronous
         # ReportEvents, which their assertions are written against.
         "EVENTS_MODE": "passthrough",
+        # Many sidecars run inside the pytest process: freezing its objects would keep
+        # the test run's cyclic garbage forever. test_gc_policy turns it on.
+        "GC_FREEZE_INTERVAL_MS": "0",
     }
 
 

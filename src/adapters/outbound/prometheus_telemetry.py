@@ -67,6 +67,11 @@ class PrometheusTelemetry(Telemetry):
             "Seconds since the real-time feed last delivered anything (-1: never)",
             registry=registry,
         )
+        self.gc_frozen_objects = Gauge(
+            "sidecar_gc_frozen_objects",
+            "Objects frozen out of the cyclic GC (GC_FREEZE_INTERVAL_MS; 0 when off)",
+            registry=registry,
+        )
         self._rpc_children: dict[tuple[str, str], Any] = {}
 
     def watch_cache(
@@ -111,6 +116,9 @@ class PrometheusTelemetry(Telemetry):
 
     def watch_realtime(self, age_s: Callable[[], float | None]) -> None:
         self.realtime_last_message_age.set_function(lambda: _or_minus_one(age_s()))
+
+    def watch_gc(self, frozen: Callable[[], int]) -> None:
+        self.gc_frozen_objects.set_function(frozen)
 
     def observe_rpc(self, rpc: str, code: str, seconds: float) -> None:
         """One finished RPC: duration histogram by RPC and status code name."""
