@@ -11,6 +11,7 @@ import pytest
 from support.clients import CALLERS
 from support.processes import Child
 from support.processes import start_sidecar as start_sidecar_process
+from support.redis_server import RedisServer
 from support.sidecar import PinnedWallClock, base_env, running_sidecar
 
 
@@ -61,3 +62,12 @@ def processes():
         if child.process.poll() is None:
             child.process.kill()
             child.process.wait()
+
+
+@pytest.fixture
+def redis():
+    """A private redis-server of the test's own on a free port (never 6379 or DB 0)."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.close()

@@ -20,14 +20,6 @@ STREAM = f"{PREFIX}:outbox:events"
 GRACE_MS = 3000
 
 
-@pytest.fixture
-def redis():
-    server = RedisServer()
-    server.start()
-    yield server
-    server.close()
-
-
 def redis_outbox_env(emulator, server: RedisServer, outbox_dir: Path, **extra: str) -> dict[str, str]:
     return base_env(emulator.base_url) | {
         "REDIS_ENVIRONMENT_PREFIX": PREFIX, "REDIS_HOST": "127.0.0.1",

@@ -14,21 +14,13 @@ from bootstrap.settings import load_persistent_cache_settings
 from sidecarpb.v1 import sidecar_pb2 as pb
 from support.clients import StubCaller
 from support.processes import start_sidecar
-from support.redis_server import TEST_DB, RedisServer, close_client, redis_client
+from support.redis_server import TEST_DB, close_client, redis_client
 from support.sidecar import API_KEY, base_env, metric, running_sidecar
 from support.upstream import entitlement_reads
 
 pytestmark = pytest.mark.slow
 PREFIX = "e2e-env"
 TIMEOUT_MS = 500
-
-
-@pytest.fixture
-def redis():
-    server = RedisServer()
-    server.start()
-    yield server
-    server.close()
 
 
 def redis_env(emulator, server, **extra) -> dict[str, str]:
