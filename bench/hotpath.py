@@ -3,11 +3,9 @@
 ``python -m bench.hotpath handlers [SCENARIO ...]``
     The sidecar in this process (real server, real cache, live feed from the emulator),
     the floor servicer on the same event loop, h2load from outside. For each scenario,
-    alternately: the floor, the current handler, and a *prototype* answer memo on trusted
-    in-memory hits (below); prints each handler's CPU on the event-loop thread *in situ*
-    (``time.thread_time`` around the handler: a hit never suspends) and the loop
-    thread's CPU per call. The prototype is a measurement device, not a proposal of code:
-    it reaches into the cache's internals to bound what a proper fast path can gain.
+    alternately: the floor and the sidecar's handler; prints each handler's CPU on the
+    event-loop thread *in situ* (``time.thread_time`` around the handler: a hit never
+    suspends) and the loop thread's CPU per call.
 
 ``python -m bench.hotpath http``
     CPU per upstream GET (Edge, 20 entitlements, JSON decoded) with httpx as the sidecar
@@ -42,49 +40,6 @@ def _timed(name: str, handler: Handler, totals: dict[str, list[float]]) -> Handl
     return measured
 
 
-def _memo_prototype(original: Handler, cache: Any, telemetry: Any, servicer: Any, rpc: str,
-                    single_feature: bool) -> Handler:
-    """Answer memo: (request bytes) → (the cached set object, valid-until ms, response).
-    Served only while the cache entry still holds *that* set (any update replaces the
-    object), the entry is trusted, and now < the earliest validUntil / usage-period end
-    the answer depends on. Telemetry (cache hit, RPC duration) is kept."""
-    from domain.model.identifiers import CustomerKey
-
-    memo: dict[bytes, tuple[Any, float, Any]] = {}
-
-    def entry_of(request: Any) -> Any:
-        resource = request.resource_id if request.HasField("resource_id") else None
-        return cache._entries.get(CustomerKey.of(request.customer_id, resource))
-
-    async def handler(request: Any, context: Any) -> Any:
-        raw = request.SerializeToString()
-        hit = memo.get(raw)
-        if hit is not None:
-            entitlements, valid_until, response = hit
-            entry = entry_of(request)
-            if (entry is not None and entry.entitlements is entitlements and cache._live
-                    and entry.generation == cache._generation
-                    and time.time() * 1000 < valid_until and servicer.gate.enter()):
-                started = time.perf_counter()
-                cache._entries.move_to_end(entitlements.key)
-                telemetry.cache_hit()
-                servicer.gate.leave()
-                servicer.on_rpc(rpc, "OK", time.perf_counter() - started)
-                return response
-        response = await original(request, context)
-        entry = entry_of(request)
-        if entry is not None:
-            items = entry.entitlements.features
-            if single_feature:
-                items = [e for e in items if e.feature.id == request.feature_id][:1]
-            bounds = [b for e in items for b in (e.valid_until_ms, e.usage.period_end_ms)
-                      if b is not None]
-            memo[raw] = (entry.entitlements, min(bounds, default=float("inf")), response)
-        return response
-
-    return handler
-
-
 async def _handlers(upstream: str, names: list[str]) -> None:
     from adapters.inbound.grpc.server import GrpcServer
     from bootstrap.app import SidecarApp
@@ -110,8 +65,6 @@ async def _handlers(upstream: str, names: list[str]) -> None:
     try:
         while not (app._realtime and app._realtime.live):
             await asyncio.sleep(0.05)
-        cache = await resolve(app.container.cache())
-        telemetry = await resolve(app.container.telemetry())
         generator = load.choose("auto")
         for scenario in chosen:
             raw = await asyncio.to_thread(run.call, app.grpc_port, scenario.method,
@@ -124,11 +77,8 @@ async def _handlers(upstream: str, names: list[str]) -> None:
             floor_server = GrpcServer(floor_servicer, "127.0.0.1", 0)
             await floor_server.start()
             current = getattr(type(servicer), scenario.method).__get__(servicer)
-            memo = _memo_prototype(current, cache, telemetry, servicer, scenario.method,
-                                   "State" not in scenario.method)
-            for variant in ("floor", "current", "memo") * 2:
-                active[scenario.method] = _timed(variant, memo if variant == "memo" else current,
-                                                 totals)
+            for variant in ("floor", "current") * 2:
+                active[scenario.method] = _timed(variant, current, totals)
                 port = floor_server.port if variant == "floor" else app.grpc_port
                 totals.pop(variant, None)
                 loop_started = time.thread_time()

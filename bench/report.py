@@ -104,7 +104,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"Machine: {machine.get('nproc')} vCPU ({_cpu_model(machine)}), kernel "
         f"{machine.get('kernel')}, Python {machine.get('python')}, grpcio {machine.get('grpcio')}. "
         f"Load generator: {cfg.get('generator')} ({machine.get('h2load') or 'Python clients'}). "
-        f"Warm-up {cfg.get('warmup_s')} s, measured {cfg.get('measure_s')} s per cell"
+        f"Settle {cfg.get('settle_s', 0)} s after start-up; warm-up {cfg.get('warmup_s')} s, "
+        f"measured {cfg.get('measure_s')} s per cell in {cfg.get('rounds')} alternating rounds"
         f"{' — SMOKE RUN, numbers meaningless' if cfg.get('smoke') else ''}.",
         "",
         "Latency columns are p50 / p99 / p99.9 in ms. Ratios are sidecar ÷ floor from this run. "

@@ -9,6 +9,7 @@ import httpx
 from adapters.outbound.file_outbox import FileOutbox
 from adapters.outbound.outbox_items import USAGE_CODEC
 from adapters.outbound.redis_outbox import RedisStreamOutbox
+from adapters.outbound.redis_prepacked import PrepackingConnection, PrepackingSSLConnection
 from ports.clock import Clock
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -47,7 +48,8 @@ async def redis_client(
     connections are busy a command waits (up to the command timeout) instead of failing.
     """
     pool = aioredis.BlockingConnectionPool(
-        connection_class=aioredis.SSLConnection if tls else aioredis.Connection,
+        # redis-py's connections, also sending prepacked commands (the cache's reads).
+        connection_class=PrepackingSSLConnection if tls else PrepackingConnection,
         host=host, port=port, db=db, username=username, password=password,
         max_connections=REDIS_MAX_CONNECTIONS,
         timeout=REDIS_COMMAND_TIMEOUT_S,

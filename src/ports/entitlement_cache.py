@@ -35,6 +35,13 @@ class EntitlementCache(Protocol):
         Never raises."""
         return None
 
+    def holds_trusted(self, key: CustomerKey, entitlements: EntitlementSet) -> bool:
+        """Whether ``entitlements`` (that very object) is the trusted entry of ``key``
+        right now, answered without I/O; a yes counts as a use for LRU, as ``peek``.
+        ``False`` for caches that cannot tell without I/O. Never raises."""
+        entry = self.peek(key)
+        return entry is not None and entry.trusted and entry.entitlements is entitlements
+
     @abstractmethod
     def fetch_token(self) -> Hashable:
         """An opaque token to take *before* a fetch starts and hand to ``put``, so a

@@ -72,7 +72,7 @@ async def test_repeated_hits_are_served_from_the_memo_and_still_counted(sidecar)
     assert sidecar.telemetry.cache_hits == hits + 5
     assert len(sidecar.source.calls) == 1
     assert sidecar.rpcs == ["OK"] * 6
-    assert len(sidecar.servicer._memo) == 1
+    assert sidecar.servicer.memo_size() == 1
 
 
 async def test_a_usage_update_is_seen_on_the_next_call(sidecar):
@@ -111,17 +111,23 @@ async def test_different_requests_and_rpcs_do_not_share_entries(sidecar):
     assert state == state_again and len(state.entitlements) == 1
 
 
-def test_the_memo_is_bounded_per_rpc_and_drops_stale_entries():
+def test_the_memo_is_bounded_and_drops_stale_entries():
     current = {"yes": True}
     memo = ResponseMemo(lambda freshness: current[freshness], max_entries=2)
     for raw in (b"a", b"b", b"c"):
-        memo.store("Rpc", raw, "yes", raw.upper())
-    assert memo.lookup("Rpc", b"a") is None and memo.lookup("Rpc", b"c") == b"C"
-    assert memo.lookup("Other", b"c") is None
-    memo.store("Rpc", b"d", None, b"D")  # no freshness: not stored
-    assert memo.lookup("Rpc", b"d") is None
+        memo.store(raw, "yes", raw.upper())
+    assert memo.lookup(b"a") is None and memo.lookup(b"c") == b"C"
+    memo.store(b"d", None, b"D")  # no freshness: not stored
+    assert memo.lookup(b"d") is None
     current["yes"] = False
-    assert memo.lookup("Rpc", b"c") is None and len(memo) == 1
+    assert memo.lookup(b"c") is None and len(memo) == 1
     off = ResponseMemo(lambda freshness: True, max_entries=0)
-    off.store("Rpc", b"a", "yes", b"A")
-    assert len(off) == 0
+    off.store(b"a", "yes", b"A")
+    assert len(off) == 0 and off.lookup(b"a") is None
+
+
+def test_a_memo_of_a_cache_that_must_be_read_never_answers_before_the_read():
+    memo = ResponseMemo(lambda freshness: True, peekable=False)
+    memo.store(b"a", "first", b"A")
+    assert memo.lookup(b"a") is None  # Redis: every call reads first
+    assert memo.stored(b"a") == ("first", b"A") and memo.stored(b"b") is None

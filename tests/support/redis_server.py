@@ -182,6 +182,9 @@ def redis_client(
 
     if db == 0:
         raise ValueError("tests never use DB 0")
+    from adapters.outbound.redis_prepacked import PrepackingConnection
+
+    options.setdefault("connection_class", PrepackingConnection)  # as bootstrap's
     pool = aioredis.BlockingConnectionPool(
         host=server.host, port=server.port, db=db,
         max_connections=max_connections,

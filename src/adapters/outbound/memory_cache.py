@@ -115,6 +115,15 @@ class MemoryEntitlementCache(EntitlementCache):
         trusted = self._live and entry.generation == self._generation
         return CachedEntry(entry.entitlements, trusted)
 
+    def holds_trusted(self, key: CustomerKey, entitlements: EntitlementSet) -> bool:
+        """``peek`` without building a ``CachedEntry``: the response memo's test."""
+        entry = self._entries.get(key)
+        if (entry is None or entry.entitlements is not entitlements or not self._live
+                or entry.generation != self._generation):
+            return False
+        self._entries.move_to_end(key)
+        return True
+
     async def put(self, entitlements: EntitlementSet, token: Hashable) -> None:
         generation = token if isinstance(token, int) else -1
         self._write(entitlements, generation)

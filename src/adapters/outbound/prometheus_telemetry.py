@@ -5,13 +5,18 @@ several sidecars in one process.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from adapters.outbound.loop_metrics import LoopCounter, LoopHistogram
 from ports.telemetry import Telemetry
+
+#: Upper bounds of ``sidecar_rpc_duration_seconds`` (seconds).
+RPC_DURATION_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                          0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class PrometheusTelemetry(Telemetry):
@@ -30,10 +35,11 @@ class PrometheusTelemetry(Telemetry):
         self.redis_client_errors = Counter(
             "sidecar_redis_client_errors", "Redis commands that failed", registry=registry
         )
-        self.cache_hits = Counter("sidecar_cache_hits", "Reads from a trusted entry",
-                                  registry=registry)
-        self.cache_misses = Counter("sidecar_cache_misses", "Reads that had to fetch",
-                                    registry=registry)
+        # Per-call metrics: plain numbers on the loop thread (loop_metrics explains why).
+        self.cache_hits = LoopCounter("sidecar_cache_hits", "Reads from a trusted entry")
+        self.cache_misses = LoopCounter("sidecar_cache_misses", "Reads that had to fetch")
+        registry.register(self.cache_hits)
+        registry.register(self.cache_misses)
         self.fallbacks = Counter(
             "sidecar_fallback_responses", "Answers built from fallback values",
             ["rpc", "reason"], registry=registry,
@@ -46,12 +52,11 @@ class PrometheusTelemetry(Telemetry):
             "sidecar_invalid_requests", "Reads with unusable input answered by fallback",
             ["field"], registry=registry,
         )
-        self.rpc_duration = Histogram(
+        self.rpc_duration = LoopHistogram(
             "sidecar_rpc_duration_seconds", "Time to answer an RPC (seconds)",
-            ["rpc", "code"], registry=registry,
-            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            ["rpc", "code"], RPC_DURATION_BUCKETS_S,
         )
+        registry.register(self.rpc_duration)
         self.websocket_connected = Gauge(
             "sidecar_websocket_connected", "1 while the real-time feed is live", registry=registry
         )
@@ -72,7 +77,6 @@ class PrometheusTelemetry(Telemetry):
             "Objects frozen out of the cyclic GC (GC_FREEZE_INTERVAL_MS; 0 when off)",
             registry=registry,
         )
-        self._rpc_children: dict[tuple[str, str], Any] = {}
 
     def watch_cache(
         self,
@@ -121,11 +125,9 @@ class PrometheusTelemetry(Telemetry):
         self.gc_frozen_objects.set_function(frozen)
 
     def observe_rpc(self, rpc: str, code: str, seconds: float) -> None:
-        """One finished RPC: duration histogram by RPC and status code name."""
-        child = self._rpc_children.get((rpc, code))
-        if child is None:
-            child = self._rpc_children[(rpc, code)] = self.rpc_duration.labels(rpc, code)
-        child.observe(seconds)
+        """One finished RPC: duration histogram by RPC and status code name (seconds).
+        Event-loop thread only (``loop_metrics``)."""
+        self.rpc_duration.observe((rpc, code), seconds)
 
     def cache_hit(self) -> None:
         self.cache_hits.inc()

@@ -39,6 +39,7 @@ from adapters.outbound.redis_codec import (
 from adapters.outbound.redis_decode_memo import Decoded, DecodeMemo
 from adapters.outbound.redis_guard import SKIP_AFTER_FAILURE_S, RedisGuard
 from adapters.outbound.redis_keys import EntryKeys, RedisKeys, timestamp_key
+from adapters.outbound.redis_prepacked import prepack, supports_prepacked
 from adapters.outbound.redis_scripts import RedisScripts
 from adapters.outbound.redis_single_flight import RedisSingleFlight
 from adapters.outbound.single_flight import SingleFlight
@@ -89,6 +90,15 @@ def _trackable(
     return found
 
 
+def _entry_names(keys: EntryKeys) -> list[str]:
+    """The keys every read fetches first (§3.6): value, metadata, set timestamp, and the
+    global set's timestamp for a resource entry."""
+    names = [keys.value, keys.metadata, keys.timestamp]
+    if keys.global_timestamp is not None:
+        names.append(keys.global_timestamp)
+    return names
+
+
 def _bytes(raw: bytes | str) -> bytes:
     return raw.encode() if isinstance(raw, str) else raw
 
@@ -136,6 +146,7 @@ class RedisEntitlementCache(EntitlementCache):
         )
         self._local: SingleFlight[EntitlementSet] = SingleFlight()
         self._decoded = DecodeMemo()
+        self._prepacked = supports_prepacked(client)
         self._shared = RedisSingleFlight(
             client, self._keys, self._scripts, self._guard, clock, lock_budget_s
         )
@@ -161,15 +172,20 @@ class RedisEntitlementCache(EntitlementCache):
     async def read(self, key: CustomerKey) -> RedisRead:
         """The read algorithm of §3.6, in one MGET when the value is unchanged since the
         last read of ``key`` (``redis_decode_memo``), else two."""
-        keys = self._keys.entry(key)
-        names = [keys.value, keys.metadata, keys.timestamp]
-        if keys.global_timestamp is not None:
-            names.append(keys.global_timestamp)
-        main = len(names)
         known = self._decoded.get(key)
-        if known is not None:
-            names.extend(known.usage_names)
-        values = await self._guard.run("read", lambda: self._client.mget(names))
+        if known is None:
+            keys = self._keys.entry(key)
+            names = _entry_names(keys)
+            values = await self._guard.run("read", lambda: self._client.mget(names))
+        else:
+            keys = known.keys
+            command = known.read_command
+            if command is not None:
+                values = await self._guard.run(
+                    "read", lambda: self._client.execute_command(command))
+            else:
+                values = await self._guard.run("read", lambda: self._client.mget(known.read_names))
+        main = 3 if keys.global_timestamp is None else 4
         raw, raw_metadata, stamp = values[0], values[1], decode_timestamp(values[2])
         if raw is None:
             return RedisRead(None, MissReason.ABSENT)
@@ -196,8 +212,11 @@ class RedisEntitlementCache(EntitlementCache):
                             extra={**where, "error": str(error)})
                 return RedisRead(None, MissReason.UNREADABLE)
             trackable = _trackable(keys, features, credits)
-            decoded = Decoded(raw, features, credits, trackable,
-                              [name for k in trackable for name in (k, timestamp_key(k))])
+            usage_names = [name for k in trackable for name in (k, timestamp_key(k))]
+            read_names = _entry_names(keys) + usage_names
+            decoded = Decoded(raw, features, credits, trackable, usage_names, keys=keys,
+                              read_names=read_names,
+                              read_command=prepack("MGET", *read_names) if self._prepacked else None)
             self._decoded.put(key, decoded)
         if decoded is known:
             usage_values = values[main:]

@@ -15,7 +15,7 @@ cache's ``OVERHEAD_FACTOR`` 1.62 of the JSON, see ``entry_size``) plus the set.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from domain.model.entitlement import CreditEntitlement, EntitlementSet, FeatureEntitlement
@@ -29,7 +29,10 @@ DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 class Decoded:
     """One decode of a value key: ``usage_names`` are the usage keys and their
     ``#timestamp`` keys, in pairs, for ``trackable`` (usage key → entitlement).
-    ``built_from`` is ``(metadata bytes, set timestamp, usage values)`` of ``built``."""
+    ``built_from`` is ``(metadata bytes, set timestamp, usage values)`` of ``built``.
+    ``keys`` are the entry's ``EntryKeys``; ``read_names`` is every key the next read fetches in one ``MGET`` (the entry's own
+    keys, then ``usage_names``) and ``read_command`` that ``MGET`` packed once
+    (``redis_prepacked``), when the client can send it."""
 
     raw: bytes
     features: tuple[FeatureEntitlement, ...]
@@ -38,6 +41,9 @@ class Decoded:
     usage_names: list[str]
     built_from: tuple[Any, ...] | None = None
     built: EntitlementSet | None = None
+    keys: Any = None
+    read_names: list[str] = field(default_factory=list)
+    read_command: Any = None
 
 
 class DecodeMemo:

@@ -40,6 +40,28 @@ class Freshness:
         return cls(entitlements.key, weakref.ref(entitlements), until_ms)
 
 
+class Unchanged:
+    """The answer is the one already given for the same request (see ``same_answer``);
+    the caller sends the response it built then. Only ``UNCHANGED`` exists."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED = Unchanged()
+
+
+def same_answer(stored: Freshness, entitlements: EntitlementSet, now_ms: int) -> bool:
+    """Whether an answer computed now from ``entitlements`` (just read from the cache)
+    for the query that gave ``stored`` is the stored answer: the very same set object
+    (so the same customer key) and ``now_ms`` before the stored bound. Used after a read
+    that cannot be skipped (Redis: every read reads Redis, and its decode memo gives back
+    the same set object for unchanged bytes), to skip evaluating and building again."""
+    return now_ms < stored.until_ms and stored.entitlements() is entitlements
+
+
 def _feature_bounds(entitlement: FeatureEntitlement) -> Iterable[int]:
     if entitlement.valid_until_ms is not None:
         yield entitlement.valid_until_ms

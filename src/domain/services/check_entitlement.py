@@ -14,7 +14,13 @@ from domain.model.decide import (
 )
 from domain.model.entitlement import EntitlementSet, is_expired
 from domain.model.fallback import FallbackValues
-from domain.model.freshness import Freshness, credit_answer_until, feature_answer_until
+from domain.model.freshness import (
+    UNCHANGED,
+    Freshness,
+    Unchanged,
+    credit_answer_until,
+    feature_answer_until,
+)
 from domain.model.identifiers import CustomerKey
 from domain.model.kinds import FeatureKind
 from domain.services.load_entitlements import ExpiryCheck
@@ -64,17 +70,28 @@ class CheckTypedEntitlement:
         (they share one ``ReadContext``); counts a cache hit when true. No I/O."""
         return self._ctx.still_current(freshness)
 
+    @property
+    def peekable(self) -> bool:
+        """Whether ``still_current`` can ever say yes (an in-process cache)."""
+        return self._ctx.peekable
+
     async def answer(
-        self, kind: FeatureKind, key: CustomerKey, query: FeatureQuery, deadline: Budget | None
-    ) -> tuple[FeatureAnswer, Freshness | None]:
+        self, kind: FeatureKind, key: CustomerKey, query: FeatureQuery, deadline: Budget | None,
+        known: Freshness | None = None,
+    ) -> tuple[FeatureAnswer | Unchanged, Freshness | None]:
         """The answer, and its freshness when it may be reused (``domain.model.freshness``):
         only plain answers from a trusted cache hit, never fallbacks or mismatches (those
-        log and count on every call)."""
+        log and count on every call). ``known``: the freshness of the caller's previous
+        answer to the same request, if it kept one; when that answer still holds after
+        the read (``ReadContext.unchanged``), ``(UNCHANGED, known)`` is returned instead
+        of evaluating again."""
         rpc = TYPED_RPC_NAMES[kind]
         ctx = self._ctx
         loaded = None
         if ctx.input_problem(rpc, key, feature_id=query.feature_id) is None:
             loaded = await ctx.load(key, deadline, feature_expired(query.feature_id))
+            if ctx.unchanged(known, loaded):
+                return UNCHANGED, known
         entitlements = loaded.entitlements if loaded is not None else None
         answer = typed_answer(kind, entitlements, query, ctx.fallbacks, ctx.clock.now_ms())
         if answer.mismatched_kind is not None:
@@ -105,8 +122,9 @@ class CheckEntitlement:
         return (await self.answer(key, query, deadline, rpc=rpc))[0]
 
     async def answer(
-        self, key: CustomerKey, query: FeatureQuery, deadline: Budget | None, *, rpc: str
-    ) -> tuple[FeatureAnswer, Freshness | None]:
+        self, key: CustomerKey, query: FeatureQuery, deadline: Budget | None, *, rpc: str,
+        known: Freshness | None = None,
+    ) -> tuple[FeatureAnswer | Unchanged, Freshness | None]:
         """As ``CheckTypedEntitlement.answer``."""
         ctx = self._ctx
         loaded = None
@@ -114,6 +132,8 @@ class CheckEntitlement:
             answer = invalid_feature_answer(query, ctx.fallbacks)
         else:
             loaded = await ctx.load(key, deadline, feature_expired(query.feature_id))
+            if ctx.unchanged(known, loaded):
+                return UNCHANGED, known
             entitlements = loaded.entitlements if loaded is not None else None
             answer = generic_answer(entitlements, query, ctx.fallbacks, ctx.clock.now_ms())
         if answer.is_fallback:
@@ -145,13 +165,16 @@ class CheckCredit:
         requested_usage: float | None,
         fallback: FallbackValues | None,
         deadline: Budget | None,
-    ) -> tuple[CreditAnswer, Freshness | None]:
+        known: Freshness | None = None,
+    ) -> tuple[CreditAnswer | Unchanged, Freshness | None]:
         """As ``CheckTypedEntitlement.answer``."""
         rpc = "GetEntitlementV2"
         ctx = self._ctx
         loaded = None
         if ctx.input_problem(rpc, key, currency_id=currency_id) is None:
             loaded = await ctx.load(key, deadline, credit_expired(currency_id))
+            if ctx.unchanged(known, loaded):
+                return UNCHANGED, known
         entitlements = loaded.entitlements if loaded is not None else None
         answer = credit_answer(entitlements, currency_id, requested_usage, fallback)
         if answer.is_fallback:

@@ -6,7 +6,7 @@ import logging
 from domain.model.answers import CreditAnswer, FeatureAnswer
 from domain.model.budget import Budget
 from domain.model.decide import FeatureQuery, invalid_feature_answer
-from domain.model.freshness import Freshness
+from domain.model.freshness import Freshness, Unchanged
 from domain.model.identifiers import CustomerKey
 from domain.model.kinds import FeatureKind
 from domain.services.check_entitlement import CheckCredit, CheckEntitlement
@@ -43,15 +43,16 @@ class CheckEntitlementV2:
         query: FeatureQuery,
         currency_id: str,
         deadline: Budget | None,
-    ) -> tuple[FeatureAnswer | CreditAnswer, Freshness | None]:
+        known: Freshness | None = None,
+    ) -> tuple[FeatureAnswer | CreditAnswer | Unchanged, Freshness | None]:
         """As ``CheckTypedEntitlement.answer``."""
         feature_id = query.feature_id
         if bool(feature_id) != bool(currency_id):
             if currency_id:
                 return await self._credits.answer(
-                    key, currency_id, query.requested_usage, query.fallback, deadline
+                    key, currency_id, query.requested_usage, query.fallback, deadline, known
                 )
-            return await self._features.answer(key, query, deadline, rpc=RPC)
+            return await self._features.answer(key, query, deadline, rpc=RPC, known=known)
         log.error(
             "GetEntitlementV2 needs exactly one of feature_id and currency_id",
             extra={"rpc": RPC, "feature_id": feature_id, "currency_id": currency_id},

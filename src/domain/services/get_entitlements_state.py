@@ -4,7 +4,7 @@ from __future__ import annotations
 from domain.model.answers import StateAnswer
 from domain.model.budget import Budget
 from domain.model.decide import fallback_list, state_answer
-from domain.model.freshness import Freshness, state_answer_until
+from domain.model.freshness import UNCHANGED, Freshness, Unchanged, state_answer_until
 from domain.model.identifiers import CustomerKey
 from domain.model.kinds import AccessDeniedReason
 from domain.services.read_context import ReadContext
@@ -20,13 +20,17 @@ class GetEntitlementsState:
     async def execute(self, key: CustomerKey, deadline: Budget | None, *, rpc: str) -> StateAnswer:
         return (await self.answer(key, deadline, rpc=rpc))[0]
 
-    async def answer(self, key: CustomerKey, deadline: Budget | None, *, rpc: str
-                     ) -> tuple[StateAnswer, Freshness | None]:
+    async def answer(self, key: CustomerKey, deadline: Budget | None, *, rpc: str,
+                     known: Freshness | None = None
+                     ) -> tuple[StateAnswer | Unchanged, Freshness | None]:
         """The answer, and its freshness when it may be reused (``domain.model.freshness``):
-        only answers from a trusted cache hit."""
+        only answers from a trusted cache hit. ``known``: as
+        ``CheckTypedEntitlement.answer``."""
         ctx = self._ctx
         if ctx.input_problem(rpc, key) is None:
             loaded = await ctx.load(key, deadline)
+            if ctx.unchanged(known, loaded):
+                return UNCHANGED, known
             if loaded is not None:
                 answer = state_answer(loaded.entitlements, ctx.clock.now_ms())
                 return answer, ctx.freshness(loaded, state_answer_until)

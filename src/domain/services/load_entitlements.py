@@ -110,17 +110,18 @@ class LoadEntitlements:
         return Loaded(fetched, Source.LIVE)
 
     @property
-    def answers_reusable(self) -> bool:
-        """Whether ``still_current`` can ever say yes (the cache can ``peek``)."""
+    def peekable(self) -> bool:
+        """Whether ``still_current`` can ever say yes (the cache holds entries in this
+        process and answers ``holds_trusted`` without I/O)."""
         return self._cache.in_process
 
     def still_current(self, freshness: Freshness) -> bool:
-        """Whether an answer with this ``freshness`` may be given again now, without
-        I/O: its set is still the trusted entry (``EntitlementCache.peek``) and the time
-        is before its bound. A yes counts as a cache hit, as the read it stands for."""
-        entry = self._cache.peek(freshness.key)
-        if (entry is None or not entry.trusted or entry.entitlements is not freshness.entitlements()
-                or self._clock.now_ms() >= freshness.until_ms):
+        """Whether an answer with this ``freshness`` may be given again now, *before* any
+        read, without I/O: the time is before its bound and its set is still the trusted
+        entry (``EntitlementCache.holds_trusted``). A yes counts as a cache hit, as the
+        read it stands for."""
+        if (self._clock.now_ms() >= freshness.until_ms
+                or not self._cache.holds_trusted(freshness.key, freshness.entitlements())):
             return False
         self._telemetry.cache_hit()
         return True

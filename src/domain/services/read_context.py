@@ -8,7 +8,7 @@ from typing import Callable
 from domain.model.budget import Budget
 from domain.model.entitlement import EntitlementSet
 from domain.model.fallback import FallbackTable
-from domain.model.freshness import Freshness
+from domain.model.freshness import Freshness, same_answer
 from domain.model.identifiers import CustomerKey
 from domain.model.validation import id_problem
 from domain.services.load_entitlements import (
@@ -50,11 +50,24 @@ class ReadContext:
         """See ``LoadEntitlements.still_current`` (counts a cache hit when true)."""
         return self.loader.still_current(freshness)
 
+    def unchanged(self, known: Freshness | None, loaded: Loaded | None) -> bool:
+        """Whether the answer that ``known`` belongs to (the caller's previous answer to
+        the same request) is still the answer, given what was just ``loaded``: a trusted
+        cache hit of the very same set, before the bound (``freshness.same_answer``)."""
+        return (known is not None and loaded is not None and loaded.source is Source.CACHE
+                and same_answer(known, loaded.entitlements, self.clock.now_ms()))
+
+    @property
+    def peekable(self) -> bool:
+        """See ``LoadEntitlements.peekable``."""
+        return self.loader.peekable
+
     def freshness(self, loaded: Loaded | None, until: Callable[[EntitlementSet], float]) -> Freshness | None:
         """Freshness of an answer computed from ``loaded``: only answers from a trusted
-        hit of a cache that can ``peek`` have one (a live fetch, last-known-good or a
-        Redis read is not reused)."""
-        if loaded is None or loaded.source is not Source.CACHE or not self.loader.answers_reusable:
+        cache hit have one (a live fetch or last-known-good is never reused). Whether it
+        may be reused before a read (``still_current``, in-process caches) or only after
+        one (``same_answer``) is the caller's choice."""
+        if loaded is None or loaded.source is not Source.CACHE:
             return None
         return Freshness.of(loaded.entitlements, until(loaded.entitlements))
 

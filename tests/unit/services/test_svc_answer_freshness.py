@@ -9,6 +9,7 @@ import pytest
 from domain.model.decide import FeatureQuery
 from domain.model.entitlement import Usage
 from domain.model.fallback import FallbackTable, FallbackValues
+from domain.model.freshness import UNCHANGED
 from domain.model.identifiers import CustomerKey
 from domain.model.kinds import FeatureKind as K
 from domain.model.reports import UsageTarget
@@ -107,3 +108,55 @@ async def test_a_denial_for_an_absent_feature_is_reusable_without_a_time_bound(
     answer, freshness = await typed.answer(K.BOOLEAN, ACME, FeatureQuery("absent"), None)
     assert not answer.has_access and not answer.is_fallback
     assert freshness is not None and freshness.until_ms == math.inf
+
+
+# --- ``known``: the caller's previous answer to the same request, after a read ---
+
+async def test_known_answers_unchanged_after_a_read_of_the_same_set(typed, cache, source, telemetry):
+    await warm(typed, cache, source, metered("api-calls", 10, 3, end=END))
+    first, known = await typed.answer(K.METERED, ACME, FeatureQuery("api-calls"), None)
+    hits = telemetry.cache_hits
+    again, freshness = await typed.answer(K.METERED, ACME, FeatureQuery("api-calls"), None, known)
+    assert again is UNCHANGED and freshness is known
+    assert telemetry.cache_hits == hits + 1  # the read was made and counted
+
+
+async def test_known_is_ignored_once_the_set_or_the_time_changed(typed, cache, source, clock):
+    await warm(typed, cache, source, metered("api-calls", 10, 3, end=END))
+    _, known = await typed.answer(K.METERED, ACME, FeatureQuery("api-calls"), None)
+    await cache.set_usage(ACME, UsageTarget.FEATURE, "api-calls", Usage(4, None, ms(END), 5))
+    changed, _ = await typed.answer(K.METERED, ACME, FeatureQuery("api-calls"), None, known)
+    assert changed is not UNCHANGED and changed.data.usage.current_usage == 4
+
+    _, known = await typed.answer(K.METERED, ACME, FeatureQuery("api-calls"), None)
+    clock.set(ms(END) + 1)
+    rolled, _ = await typed.answer(K.METERED, ACME, FeatureQuery("api-calls"), None, known)
+    assert rolled is not UNCHANGED and rolled.data.usage.current_usage == 0
+
+
+async def test_known_never_stands_in_for_a_fallback_or_a_live_fetch(typed, cache, source):
+    await warm(typed, cache, source, metered("api-calls", 10, 3, end=END))
+    _, known = await typed.answer(K.METERED, ACME, FeatureQuery("api-calls"), None)
+    invalid, _ = await typed.answer(K.METERED, CustomerKey(""), FeatureQuery("api-calls"), None,
+                                    known)
+    assert invalid is not UNCHANGED and invalid.is_fallback
+    cache.set_live(False)  # untrusted: the next read is a live fetch of a new set
+    fetched, _ = await typed.answer(K.METERED, ACME, FeatureQuery("api-calls"), None, known)
+    assert fetched is not UNCHANGED and fetched.has_access
+
+
+async def test_generic_v2_credit_and_state_take_known_too(read_context, typed, cache, source):
+    await warm(typed, cache, source, metered("api-calls", 10, end=END), boolean("sso"),
+               credit("cred", 100, valid_until="2025-08-02T00:00:00Z"))
+    generic = CheckEntitlement(read_context)
+    v2 = CheckEntitlementV2(read_context, generic, CheckCredit(read_context))
+    state = GetEntitlementsState(read_context)
+    _, g = await generic.answer(ACME, FeatureQuery("sso"), None, rpc="GetEntitlement")
+    _, c = await v2.answer(ACME, FeatureQuery(""), "cred", None)
+    _, f = await v2.answer(ACME, FeatureQuery("sso"), "", None)
+    _, s = await state.answer(ACME, None, rpc="GetEntitlementsStateV2")
+    assert (await generic.answer(ACME, FeatureQuery("sso"), None, rpc="GetEntitlement",
+                                 known=g))[0] is UNCHANGED
+    assert (await v2.answer(ACME, FeatureQuery(""), "cred", None, c))[0] is UNCHANGED
+    assert (await v2.answer(ACME, FeatureQuery("sso"), "", None, f))[0] is UNCHANGED
+    assert (await state.answer(ACME, None, rpc="GetEntitlementsStateV2", known=s))[0] is UNCHANGED

@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
 
 import grpc
-from google.protobuf.message import DecodeError
 from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from adapters.inbound.grpc.servicer import SidecarServicer, UndecodableRequest
+from adapters.inbound.grpc.servicer import SidecarServicer
 from sidecarpb.v1 import sidecar_pb2
 
 SERVICE_NAME = sidecar_pb2.DESCRIPTOR.services_by_name["SidecarService"].full_name
@@ -20,31 +18,18 @@ SERVICE_NAME = sidecar_pb2.DESCRIPTOR.services_by_name["SidecarService"].full_na
 MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
-def _tolerant(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
-    """Deserialize, or hand the servicer an ``UndecodableRequest`` instead of raising, so
-    garbage bytes get INVALID_ARGUMENT from the error policy rather than UNKNOWN and an
-    error-level traceback from grpc's core for every call."""
-
-    def parse_or_mark(data: bytes) -> Any:
-        try:
-            return parse(data)
-        except DecodeError as error:
-            return UndecodableRequest(str(error))
-
-    return parse_or_mark
-
-
 def sidecar_handlers(servicer: SidecarServicer) -> grpc.GenericRpcHandler:
     """The SidecarService's method handlers, as the generated registration builds them
-    but with tolerant request deserializers."""
+    but with no request deserializer: each method gets the request's bytes and parses
+    them itself (``servicer._rpc``: the bytes key the response memo, and undecodable
+    bytes answer INVALID_ARGUMENT instead of grpc's UNKNOWN with a traceback)."""
     service = sidecar_pb2.DESCRIPTOR.services_by_name["SidecarService"]
     handlers = {}
     for method in service.methods:
-        request_type = GetMessageClass(method.input_type)
         response_type = GetMessageClass(method.output_type)
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
             getattr(servicer, method.name),
-            request_deserializer=_tolerant(request_type.FromString),
+            request_deserializer=None,
             response_serializer=response_type.SerializeToString,
         )
     return grpc.method_handlers_generic_handler(service.full_name, handlers)

@@ -4,11 +4,12 @@ from __future__ import annotations
 import functools
 import logging
 from time import perf_counter
-from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 import grpc
 from google.protobuf import empty_pb2
+from google.protobuf.message import DecodeError
+from google.protobuf.message_factory import GetMessageClass
 
 from adapters.inbound.grpc import mapping
 from adapters.inbound.grpc.drain import DrainGate
@@ -16,6 +17,7 @@ from adapters.inbound.grpc.errors import GENERIC_INTERNAL_MESSAGE, status_for
 from adapters.inbound.grpc.response_memo import DEFAULT_MAX_ENTRIES, ResponseMemo
 from adapters.inbound.use_cases import UseCases
 from domain.model.budget import Budget
+from domain.model.freshness import UNCHANGED, Freshness
 from domain.model.kinds import FeatureKind
 from ports.clock import Clock
 from sidecarpb.v1 import sidecar_pb2 as pb
@@ -23,37 +25,73 @@ from sidecarpb.v1 import sidecar_pb2_grpc
 
 log = logging.getLogger("sidecar.grpc")
 
+SERVICE = pb.DESCRIPTOR.services_by_name["SidecarService"]
 #: Margin kept from the caller's deadline so a fallback answer still reaches it (s).
 DEADLINE_MARGIN_S = 0.020
 
 
-@dataclass(frozen=True, slots=True)
-class UndecodableRequest:
-    """Stands in for a request whose bytes did not parse (see server.sidecar_handlers)."""
-
-    problem: str
+Handler = Callable[..., Awaitable[Any]]
+Mapper = Callable[[Any], Any]
 
 
-Handler = Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]
+class _Undecodable(Exception):
+    """The request bytes did not parse as the RPC's request message."""
 
 
-def _error_policy(rpc: str) -> Callable[[Handler], Handler]:
-    """Translate failures into statuses (the one table in errors.py); bugs → ``INTERNAL``."""
+def _parser(rpc: str) -> Callable[[bytes], Any]:
+    parse = GetMessageClass(SERVICE.methods_by_name[rpc].input_type).FromString
+
+    def parse_request(raw: bytes) -> Any:
+        try:
+            return parse(raw)
+        except DecodeError as error:
+            raise _Undecodable(str(error)) from error
+
+    return parse_request
+
+
+def _rpc(rpc: str, to_response: Mapper | None = None) -> Callable[[Handler], Handler]:
+    """The one wrapper of every RPC: drain gate, parsing, the response memo, the error
+    policy (the table in errors.py; bugs → ``INTERNAL``) and ``on_rpc``.
+
+    The server hands over the request *bytes* (``server.sidecar_handlers``): they are the
+    response memo's key, and a memo hit needs no parsing. Undecodable bytes answer
+    ``INVALID_ARGUMENT`` naming the message, not grpc's ``UNKNOWN`` with a traceback.
+    With ``to_response`` the RPC is a read: the handler takes the stored freshness of
+    the memo (``known``) and returns ``(answer, freshness)``; the response is a memoized
+    one (``response_memo``: before the read for an in-process cache, or when the use case
+    answers ``UNCHANGED`` after it) or ``to_response(answer)``.
+    """
+    parse = _parser(rpc)
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
-        async def guarded(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-            gate: DrainGate = self.gate
-            if isinstance(request, UndecodableRequest):
-                log.warning("undecodable request", extra={"rpc": rpc, "error": request.problem})
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                    f"request is not a valid {rpc}Request message")
+        async def guarded(self: SidecarServicer, raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+            gate = self.gate
             if not gate.enter():
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is shutting down")
             started = perf_counter()
             code = "OK"
             try:
-                return await handler(self, request, context)
+                if to_response is None:
+                    return await handler(self, parse(raw), context)
+                memo = self._memos[rpc]
+                response = memo.lookup(raw)
+                if response is not None:
+                    return response
+                stored = memo.stored(raw)
+                answer, freshness = await handler(self, parse(raw), context,
+                                                  None if stored is None else stored[0])
+                if answer is UNCHANGED and stored is not None:
+                    return stored[1]
+                response = to_response(answer)
+                memo.store(raw, freshness, response)
+                return response
+            except _Undecodable as error:
+                code = "INVALID_ARGUMENT"
+                log.warning("undecodable request", extra={"rpc": rpc, "error": str(error)})
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                    f"request is not a valid {rpc}Request message")
             except Exception as error:  # noqa: BLE001 - this is the error policy
                 reply = status_for(rpc, error)
                 code = reply.code.name if reply is not None else "INTERNAL"
@@ -75,7 +113,15 @@ def _error_policy(rpc: str) -> Callable[[Handler], Handler]:
     return wrap
 
 
+#: The read RPCs, each with its response memo.
+READ_RPCS = ("GetBooleanEntitlement", "GetNumericEntitlement", "GetMeteredEntitlement",
+             "GetEnumEntitlement", "GetEntitlement", "GetEntitlementV2", "GetEntitlements",
+             "GetEntitlementsStateV2")
+
+
 class SidecarServicer(sidecar_pb2_grpc.SidecarServiceServicer):
+    """Every method takes the request's serialized bytes (see ``_rpc``)."""
+
     def __init__(
         self,
         use_cases: UseCases,
@@ -89,7 +135,13 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServiceServicer):
         self._clock = clock
         self.gate = DrainGate()
         self.on_rpc = on_rpc
-        self._memo = ResponseMemo(use_cases.typed.still_current, memo_entries)
+        typed = use_cases.typed
+        self._memos = {rpc: ResponseMemo(typed.still_current, memo_entries,
+                                         peekable=typed.peekable) for rpc in READ_RPCS}
+
+    def memo_size(self) -> int:
+        """Responses held by all the read RPCs' memos."""
+        return sum(map(len, self._memos.values()))
 
     def _deadline(self, context: grpc.aio.ServicerContext) -> Budget | None:
         """The caller's deadline less a margin, on our monotonic clock (upstream-api.md §6)."""
@@ -98,86 +150,67 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServiceServicer):
             return None
         return Budget.starting(self._clock.monotonic(), remaining - DEADLINE_MARGIN_S)
 
-    async def _read(self, rpc: str, request: Any, answer: Callable[[], Awaitable[tuple[Any, Any]]],
-                    to_response: Callable[[Any], Any]) -> Any:
-        """A read RPC through the response memo (``response_memo``): a stored response
-        while the domain says it is still the answer, else ``answer()`` mapped."""
-        raw = request.SerializeToString()
-        response = self._memo.lookup(rpc, raw)
-        if response is None:
-            result, freshness = await answer()
-            response = to_response(result)
-            self._memo.store(rpc, raw, freshness, response)
-        return response
+    def _typed(self, kind: FeatureKind, request: Any, query: Any, context: Any,
+               known: Freshness | None) -> Awaitable[Any]:
+        return self._uc.typed.answer(kind, mapping.customer_key(request), query(request),
+                                     self._deadline(context), known)
 
-    def _typed(self, kind: FeatureKind, rpc: str, request: Any, to_query: Callable[[Any], Any],
-               to_response: Callable[[Any], Any], context: Any) -> Awaitable[Any]:
-        return self._read(rpc, request, lambda: self._uc.typed.answer(
-            kind, mapping.customer_key(request), to_query(request), self._deadline(context)),
-            to_response)
+    @_rpc("GetBooleanEntitlement", mapping.boolean_response)
+    async def GetBooleanEntitlement(self, request, context, known):  # noqa: N802 - generated name
+        return await self._typed(FeatureKind.BOOLEAN, request, mapping.boolean_query, context, known)
 
-    @_error_policy("GetBooleanEntitlement")
-    async def GetBooleanEntitlement(self, request, context):  # noqa: N802 - generated name
-        return await self._typed(FeatureKind.BOOLEAN, "GetBooleanEntitlement", request,
-                                 mapping.boolean_query, mapping.boolean_response, context)
+    @_rpc("GetNumericEntitlement", mapping.numeric_response)
+    async def GetNumericEntitlement(self, request, context, known):  # noqa: N802
+        return await self._typed(FeatureKind.NUMERIC, request, mapping.numeric_query, context, known)
 
-    @_error_policy("GetNumericEntitlement")
-    async def GetNumericEntitlement(self, request, context):  # noqa: N802
-        return await self._typed(FeatureKind.NUMERIC, "GetNumericEntitlement", request,
-                                 mapping.numeric_query, mapping.numeric_response, context)
+    @_rpc("GetMeteredEntitlement", mapping.metered_response)
+    async def GetMeteredEntitlement(self, request, context, known):  # noqa: N802
+        return await self._typed(FeatureKind.METERED, request, mapping.metered_query, context, known)
 
-    @_error_policy("GetMeteredEntitlement")
-    async def GetMeteredEntitlement(self, request, context):  # noqa: N802
-        return await self._typed(FeatureKind.METERED, "GetMeteredEntitlement", request,
-                                 mapping.metered_query, mapping.metered_response, context)
+    @_rpc("GetEnumEntitlement", mapping.enum_response)
+    async def GetEnumEntitlement(self, request, context, known):  # noqa: N802
+        return await self._typed(FeatureKind.ENUM, request, mapping.enum_query, context, known)
 
-    @_error_policy("GetEnumEntitlement")
-    async def GetEnumEntitlement(self, request, context):  # noqa: N802
-        return await self._typed(FeatureKind.ENUM, "GetEnumEntitlement", request,
-                                 mapping.enum_query, mapping.enum_response, context)
-
-    @_error_policy("GetEntitlement")
-    async def GetEntitlement(self, request, context):  # noqa: N802
-        return await self._read("GetEntitlement", request, lambda: self._uc.generic.answer(
+    @_rpc("GetEntitlement", mapping.generic_response)
+    async def GetEntitlement(self, request, context, known):  # noqa: N802
+        return await self._uc.generic.answer(
             mapping.customer_key(request), mapping.generic_query(request.feature_id, request),
-            self._deadline(context), rpc="GetEntitlement"), mapping.generic_response)
+            self._deadline(context), rpc="GetEntitlement", known=known)
 
-    @_error_policy("GetEntitlementV2")
-    async def GetEntitlementV2(self, request, context):  # noqa: N802
-        return await self._read("GetEntitlementV2", request, lambda: self._uc.v2.answer(
+    @_rpc("GetEntitlementV2", mapping.v2_response)
+    async def GetEntitlementV2(self, request, context, known):  # noqa: N802
+        return await self._uc.v2.answer(
             mapping.customer_key(request), mapping.generic_query(request.feature_id, request),
-            request.currency_id, self._deadline(context)), mapping.v2_response)
+            request.currency_id, self._deadline(context), known)
 
-    @_error_policy("GetEntitlements")
-    async def GetEntitlements(self, request, context):  # noqa: N802
-        return await self._read("GetEntitlements", request, lambda: self._uc.state.answer(
-            mapping.customer_key(request), self._deadline(context), rpc="GetEntitlements"),
-            mapping.state_v1_response)
+    @_rpc("GetEntitlements", mapping.state_v1_response)
+    async def GetEntitlements(self, request, context, known):  # noqa: N802
+        return await self._uc.state.answer(mapping.customer_key(request), self._deadline(context),
+                                           rpc="GetEntitlements", known=known)
 
-    @_error_policy("GetEntitlementsStateV2")
-    async def GetEntitlementsStateV2(self, request, context):  # noqa: N802
-        return await self._read("GetEntitlementsStateV2", request, lambda: self._uc.state.answer(
-            mapping.customer_key(request), self._deadline(context), rpc="GetEntitlementsStateV2"),
-            mapping.state_v2_response)
+    @_rpc("GetEntitlementsStateV2", mapping.state_v2_response)
+    async def GetEntitlementsStateV2(self, request, context, known):  # noqa: N802
+        return await self._uc.state.answer(mapping.customer_key(request), self._deadline(context),
+                                           rpc="GetEntitlementsStateV2", known=known)
 
-    @_error_policy("ReloadEntitlements")
+    @_rpc("ReloadEntitlements")
     async def ReloadEntitlements(self, request, context):  # noqa: N802
         exists = await self._uc.reload.execute(mapping.customer_key(request), self._deadline(context))
         return pb.ReloadEntitlementsResponse(entitled_entity_exists=exists)
 
-    @_error_policy("ReportUsage")
+    @_rpc("ReportUsage")
     async def ReportUsage(self, request, context):  # noqa: N802
         acks = await self._uc.usage.execute([mapping.usage_report(request)], self._deadline(context))
         return mapping.usage_response(acks[0])
 
-    @_error_policy("ReportUsageBulk")
+    @_rpc("ReportUsageBulk")
     async def ReportUsageBulk(self, request, context):  # noqa: N802
         acks = await self._uc.usage.execute(
             mapping.usage_reports(request), self._deadline(context), field_prefix="usages"
         )
         return mapping.usage_bulk_response(acks)
 
-    @_error_policy("ReportEvents")
+    @_rpc("ReportEvents")
     async def ReportEvents(self, request, context):  # noqa: N802
         await self._uc.events.execute(mapping.events(request), self._deadline(context))
         return empty_pb2.Empty()
