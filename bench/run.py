@@ -41,10 +41,12 @@ DEFAULT_SIDECAR_CMD = [sys.executable, "-m", "bootstrap"]
 class Config:
     concurrencies: list[int] = field(default_factory=lambda: [1, 8, 64])
     warmup_s: float = 1.0
-    measure_s: float = 3.0
+    measure_s: float = 6.0
     #: The measured time is split into this many alternating floor/sidecar windows
-    #: (F S F S …), so a drift in the shared machine's speed hits both alike.
-    rounds: int = 2
+    #: (F S F S …), so a drift in the shared machine's speed hits both alike. With 2
+    #: windows of 1.5 s, single cells on this VM swung by up to ±0.2× between runs;
+    #: 6 windows of 1 s average the drift over more alternations.
+    rounds: int = 6
     #: Seconds every server is left idle after start-up, before the first cell. On this
     #: VM the first cell measured right after start-up ran the sidecar 5–15 % slower than
     #: the same cell later (metered c=8 three times in a row: 0.87×, 0.93×, 1.07×; after

@@ -197,10 +197,10 @@ class RedisEntitlementCache(EntitlementCache):
                 return RedisRead(None, MissReason.GLOBAL_MISSING)
             if global_stamp > stamp:
                 return RedisRead(None, MissReason.GLOBAL_NEWER)
-        where = {"customer_id": key.customer_id, "resource_id": key.resource_id}
         raw = _bytes(raw)
         decoded = known if known is not None and known.raw == raw else None
         if decoded is None:
+            where = {"customer_id": key.customer_id, "resource_id": key.resource_id}
             try:
                 features, credits = decode_entitlements(raw)
             except UnknownFormatError as error:
@@ -235,7 +235,8 @@ class RedisEntitlementCache(EntitlementCache):
             reason = decode_metadata(raw_metadata)
         except CodecError as error:
             log.warning("unreadable cached metadata; no customer-level reason",
-                        extra={**where, "error": str(error)})
+                        extra={"customer_id": key.customer_id, "resource_id": key.resource_id,
+                               "error": str(error)})
             reason = None
         entitlements = EntitlementSet(
             key=key,

@@ -34,9 +34,10 @@ class ReadContext:
     telemetry: Telemetry
     timeout_s: float
 
-    def budget(self, deadline: Budget | None) -> Budget:
-        """The configured budget, shortened by the caller's deadline (already net of margin)."""
-        return self.fetch_budget().shortened_to(deadline)
+    def budget(self, deadline: Budget | None, fetch_budget: Budget | None = None) -> Budget:
+        """The configured budget (``fetch_budget`` if already taken), shortened by the
+        caller's deadline (already net of margin)."""
+        return (fetch_budget or self.fetch_budget()).shortened_to(deadline)
 
     def fetch_budget(self) -> Budget:
         """The configured budget alone: what a fetch shared by many callers may take."""
@@ -44,7 +45,9 @@ class ReadContext:
 
     async def load(self, key: CustomerKey, deadline: Budget | None, expired: ExpiryCheck = any_expired):
         """Load through the loader with this caller's budget and the shared fetch budget."""
-        return await self.loader.execute(key, self.budget(deadline), expired, self.fetch_budget())
+        fetch_budget = self.fetch_budget()
+        return await self.loader.execute(key, self.budget(deadline, fetch_budget), expired,
+                                         fetch_budget)
 
     def still_current(self, freshness: Freshness) -> bool:
         """See ``LoadEntitlements.still_current`` (counts a cache hit when true)."""
@@ -73,9 +76,9 @@ class ReadContext:
 
     def input_problem(self, rpc: str, key: CustomerKey, **ids: str | None) -> str | None:
         """Name and problem of the first unusable id, logged and counted (§8.8), or ``None``."""
-        checks = {"customer_id": (key.customer_id, True), "resource_id": (key.resource_id, False)}
-        checks.update({name: (value, True) for name, value in ids.items()})
-        for name, (value, required) in checks.items():
+        checks = [("customer_id", key.customer_id, True), ("resource_id", key.resource_id, False)]
+        checks.extend((name, value, True) for name, value in ids.items())
+        for name, value, required in checks:
             problem = id_problem(value, required=required)
             if problem is not None:
                 log.warning(
