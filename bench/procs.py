@@ -191,3 +191,22 @@ def rss_bytes(pid: int) -> int:
         except OSError:
             continue
     return total
+
+
+def cpu_times() -> list[int]:
+    """The machine's CPU time counters (jiffies) from the ``cpu`` line of /proc/stat:
+    user, nice, system, idle, iowait, irq, softirq, steal, … ([] where unreadable)."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(x) for x in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return []
+
+
+def steal_fraction(before: list[int], after: list[int]) -> float:
+    """Share of all CPU time between two ``cpu_times()`` that the hypervisor gave to
+    other guests (steal): the shared machine's noise during a measurement."""
+    if len(before) < 8 or len(after) < 8:
+        return 0.0
+    total = sum(after[:8]) - sum(before[:8])
+    return (after[7] - before[7]) / total if total > 0 else 0.0

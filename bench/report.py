@@ -95,6 +95,22 @@ def _x(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}×"
 
 
+def _rounds(run: dict[str, Any]) -> str:
+    """Median (min–max) of the per-round sidecar ÷ floor throughput ratios."""
+    values = sorted(v for v in run.get("noise", {}).get("round_throughput_ratios", [])
+                    if v is not None)
+    if not values:
+        return "–"
+    middle = len(values) // 2
+    median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    return f"{median:.2f}× ({values[0]:.2f}–{values[-1]:.2f})"
+
+
+def _steal(run: dict[str, Any]) -> str:
+    steal = run.get("noise", {}).get("steal_pct")
+    return "–" if steal is None else f"{steal:.1f} %"
+
+
 def markdown(results: dict[str, Any]) -> str:
     machine = results.get("machine", {})
     cfg = results.get("config", {})
@@ -109,12 +125,15 @@ def markdown(results: dict[str, Any]) -> str:
         f"{' — SMOKE RUN, numbers meaningless' if cfg.get('smoke') else ''}.",
         "",
         "Latency columns are p50 / p99 / p99.9 in ms. Ratios are sidecar ÷ floor from this run. "
-        "CPU is the server process's utime+stime per call; per-core = 1e6 ÷ CPU µs.",
+        "CPU is the server process's utime+stime per call; per-core = 1e6 ÷ CPU µs. "
+        "\"Rounds\" is the spread of the throughput ratio over the cell's alternating "
+        "floor/sidecar windows; \"steal\" the share of the machine's CPU time the "
+        "hypervisor gave to other guests during the cell (noise).",
         "",
         "| scenario | conc | floor calls/s | sidecar calls/s | throughput ratio | floor latency ms "
         "| sidecar latency ms | p99 ratio | floor CPU µs/call | sidecar CPU µs/call | CPU ratio "
-        "| sidecar per-core calls/s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| sidecar per-core calls/s | rounds: ratio median (min–max) | steal |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for scenario in results.get("scenarios", []):
         for run in scenario["runs"]:
@@ -123,9 +142,10 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {scenario['name']} | {run['concurrency']} | {f['rps']:.0f} | {s['rps']:.0f} "
                 f"| {_x(r['throughput'])} | {_lat(f)} | {_lat(s)} | {_x(r['p99'])} "
                 f"| {f['cpu_us_per_call']:.0f} | {s['cpu_us_per_call']:.0f} "
-                f"| {_x(r['cpu_per_call'])} | {s['per_core_rps']:.0f} |")
+                f"| {_x(r['cpu_per_call'])} | {s['per_core_rps']:.0f} | {_rounds(run)} "
+                f"| {_steal(run)} |")
     for name, reason in results.get("skipped", {}).items():
-        lines.append(f"| {name} | – | skipped: {reason} | | | | | | | | | |")
+        lines.append(f"| {name} | – | skipped: {reason} | | | | | | | | | | | |")
     extra = []
     for scenario in results.get("scenarios", []):
         for run in scenario["runs"]:

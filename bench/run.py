@@ -458,14 +458,21 @@ class Run:
                                   self.config.measure_s / self.config.rounds, child.pid)
 
     def _alternate(self, floor: procs.Child, sidecar: procs.Child, scenario: Scenario,
-                   concurrency: int, size: int) -> tuple[load.Measurement, load.Measurement]:
-        """F S F S …: warm-up before each server's first window only."""
+                   concurrency: int, size: int
+                   ) -> tuple[load.Measurement, load.Measurement, dict[str, Any]]:
+        """F S F S …: warm-up before each server's first window only. Also returns the
+        noise figures of the cell: each round's sidecar ÷ floor throughput and the share
+        of CPU time the hypervisor stole meanwhile (``procs.steal_fraction``)."""
         floors, sidecars = [], []
+        stolen = procs.cpu_times()
         for index in range(self.config.rounds):
             warmup = self.config.warmup_s if index == 0 else 0.0
             floors.append(self._measure(floor, scenario, concurrency, size, warmup))
             sidecars.append(self._measure(sidecar, scenario, concurrency, size, warmup))
-        return load.merge(floors), load.merge(sidecars)
+        rounds = [round(s.rps / f.rps, 3) if f.rps else None for f, s in zip(floors, sidecars)]
+        noise = {"round_throughput_ratios": rounds,
+                 "steal_pct": round(100 * procs.steal_fraction(stolen, procs.cpu_times()), 1)}
+        return load.merge(floors), load.merge(sidecars), noise
 
     def _measure_scenario(self, scenario: Scenario) -> None:
         if scenario.name in self.skipped:
@@ -483,11 +490,12 @@ class Run:
             before = sidecar_metrics(sidecar)
             if scenario.count_upstream:
                 reset_upstream_counters(self.upstream)
-            floor_result, side_result = self._alternate(floor, sidecar, scenario, concurrency,
-                                                        size)
+            floor_result, side_result, noise = self._alternate(floor, sidecar, scenario,
+                                                               concurrency, size)
             counters = metric_delta(before, sidecar_metrics(sidecar))
             run: dict[str, Any] = {"concurrency": concurrency, "floor": floor_result.as_dict(),
-                                   "sidecar": side_result.as_dict(), "sidecar_counters": counters}
+                                   "sidecar": side_result.as_dict(), "sidecar_counters": counters,
+                                   "noise": noise}
             if scenario.count_upstream:
                 # Warm-up calls are included: upstream requests per sidecar call served.
                 counts = upstream_counts(self.upstream)
