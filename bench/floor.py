@@ -3,7 +3,7 @@
 ``python -m bench.floor --responses FILE [--redis-port P --redis-key K]``
 
 The server is built by ``adapters.inbound.grpc.server.GrpcServer`` (the class the
-sidecar uses: same grpc.aio options, tolerant deserializers, health and reflection), on
+sidecar uses: same grpc.aio options and method registration, health and reflection), on
 the same event loop (``asyncio.run``, the default loop, as ``bootstrap.__main__``), so
 its settings cannot drift from the sidecar's. Each configured method returns a prebuilt
 response (parsed once from FILE: ``{"MethodName": "<base64 of serialized response>"}``;
