@@ -54,6 +54,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append({"target": f"{name} c={c}: p99 ≤ 1.3× floor",
                          "measured": r["p99"],
                          "verdict": _verdict(None if r["p99"] is None else r["p99"] <= 1.3)})
+    for run in _runs(results, "hit_redis_metered"):
+        r = run["ratios"]
+        rows.append({"target": f"hit_redis_metered c={run['concurrency']}: throughput ≥ 0.85× "
+                               "Redis floor",
+                     "measured": r["throughput"],
+                     "verdict": _verdict(None if r["throughput"] is None else r["throughput"] >= 0.85)})
     flight = results.get("single_flight")
     if flight:
         rows.append({"target": f"{flight['calls']} concurrent checks, one customer → 1 upstream fetch",
