@@ -198,6 +198,37 @@ class H2Load:
         return summarize(self.name, concurrency, connections, latencies, failed,
                          seconds, cpu, notes)
 
+    def run_get(self, url: str, headers: dict[str, str], concurrency: int, warmup_s: float,
+                measure_s: float, server_pid: int) -> Measurement:
+        """Plain HTTP/1.1 GETs of ``url`` (``--h1``, one request in flight per
+        connection, ``concurrency`` connections): the upstream's own latency, the baseline
+        of a cold miss. Non-200 answers count as failed."""
+        argv = [self.binary, "--h1", "-c", str(concurrency), "-m", "1", "-t", "1"]
+        for name, value in headers.items():
+            argv += ["-H", f"{name}: {value}"]
+        with tempfile.TemporaryDirectory(prefix="bench-h2load-") as scratch:
+            log = Path(scratch) / "requests.log"
+            timed = ["-D", f"{max(1, round(measure_s * 1000))}ms", "--log-file", str(log), url]
+            if warmup_s > 0:
+                self._invoke([*argv, "-D", f"{max(1, round(warmup_s * 1000))}ms", url], warmup_s)
+            before = procs.cpu_seconds(server_pid)
+            out = self._invoke([*argv, *timed], measure_s)
+            cpu = procs.cpu_seconds(server_pid) - before
+            latencies, bad = [], 0
+            with open(log) as lines:
+                for index, line in enumerate(lines):
+                    if index >= MAX_REQUESTS:
+                        break
+                    _, status, micros = line.split("\t")
+                    if status == "200":
+                        latencies.append(float(micros))
+                    else:
+                        bad += 1
+        stats = _h2load_stats(out)
+        return summarize(f"{self.name} --h1", concurrency, concurrency, latencies,
+                         bad + stats.get("failed", 0) + stats.get("errored", 0),
+                         stats.get("seconds") or measure_s, cpu, [f"h2load --h1 -c {concurrency}"])
+
     @staticmethod
     def _invoke(argv: list[str], seconds: float) -> str:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)

@@ -39,6 +39,12 @@ def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "FAIL")
 
 
+#: The "small constant" of the cold-miss target, in ms (our choice): a cold miss is one
+#: gRPC call, one upstream fetch (httpx), parsing 20 entitlements and a cache write —
+#: about 2–3 ms of CPU on these machines (docs/performance.md).
+COLD_MISS_MARGIN_MS = 5.0
+
+
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The issue's targets, each with the measured figure and PASS/FAIL (never raised)."""
     rows: list[dict[str, Any]] = []
@@ -54,6 +60,14 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append({"target": f"{name} c={c}: p99 ≤ 1.3× floor",
                          "measured": r["p99"],
                          "verdict": _verdict(None if r["p99"] is None else r["p99"] <= 1.3)})
+    for run in _runs(results, "cold_miss_metered"):
+        direct = run.get("upstream_direct")
+        if direct and run["concurrency"] == 1:
+            extra_ms = (run["sidecar"]["p99_us"] - direct["p99_us"]) / 1000
+            rows.append({"target": f"cold miss c=1: p99 ≤ the emulator's own p99 "
+                                   f"({direct['p99_us'] / 1000:.2f} ms) + {COLD_MISS_MARGIN_MS} ms",
+                         "measured": round(extra_ms, 2),
+                         "verdict": _verdict(extra_ms <= COLD_MISS_MARGIN_MS)})
     for run in _runs(results, "hit_redis_metered"):
         r = run["ratios"]
         rows.append({"target": f"hit_redis_metered c={run['concurrency']}: throughput ≥ 0.85× "
@@ -160,6 +174,12 @@ def markdown(results: dict[str, Any]) -> str:
                              f"{run['upstream_per_call']} upstream requests per sidecar call "
                              f"({run['upstream']['total']} for "
                              f"{run['sidecar_counters']['calls_ok']:.0f} calls, warm-up included)")
+            if "upstream_direct" in run:
+                d = run["upstream_direct"]
+                extra.append(f"- {scenario['name']} c={run['concurrency']}: the emulator's own "
+                             f"Edge GET (h2load --h1, same concurrency): {d['rps']:.0f}/s, "
+                             f"p50 / p99 {_us(d['p50_us'])} / {_us(d['p99_us'])} ms — the "
+                             f"sidecar's cold miss: {_lat(run['sidecar'])} ms")
             bad = run["sidecar_counters"]["calls_not_ok"] + run["sidecar"]["failed"]
             if bad or run["sidecar_counters"]["fallbacks"]:
                 extra.append(f"- {scenario['name']} c={run['concurrency']}: {bad:.0f} failed "

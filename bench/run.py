@@ -502,6 +502,15 @@ class Run:
                 run["upstream"] = counts
                 served = counters["calls_ok"] + counters["calls_not_ok"]
                 run["upstream_per_call"] = round(counts["total"] / served, 4) if served else None
+            if scenario.name == "cold_miss_metered" and isinstance(self.generator, load.H2Load):
+                # The emulator's own latency for the fetch a cold miss makes (the target:
+                # a cold miss's p99 is that plus a small constant).
+                edge = self.generator.run_get(
+                    f"{self.upstream}/v1/c/{data.COLD_CUSTOMER}/entitlements-state.json",
+                    {"X-API-KEY": data.API_KEY, "X-API-VERSION": "1"}, concurrency,
+                    self.config.warmup_s, self.config.measure_s / self.config.rounds,
+                    self.emulator.pid)
+                run["upstream_direct"] = edge.as_dict()
             run["ratios"] = report.ratios(floor_result, side_result)
             entry["runs"].append(run)
             log(f"{scenario.name} c={concurrency}: floor {floor_result.rps:.0f}/s "
