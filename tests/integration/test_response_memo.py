@@ -2,6 +2,8 @@
 generated stubs: reused responses are exactly what a fresh evaluation would answer."""
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 
@@ -131,3 +133,56 @@ def test_a_memo_of_a_cache_that_must_be_read_never_answers_before_the_read():
     memo.store(b"a", "first", b"A")
     assert memo.lookup(b"a") is None  # Redis: every call reads first
     assert memo.stored(b"a") == ("first", b"A") and memo.stored(b"b") is None
+
+
+def padded_request(pad: int, tag: int = 1000) -> bytes:
+    """A metered request with an unknown length-delimited field of ``pad`` bytes."""
+    field = bytes([(tag << 3 | 2) & 0x7F | 0x80, tag >> 4]) + _varint(pad) + b"x" * pad
+    return metered_request().SerializeToString() + field
+
+
+def _varint(value: int) -> bytes:
+    out = b""
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out += bytes([byte | (0x80 if value else 0)])
+        if not value:
+            return out
+
+
+async def test_requests_padded_with_unknown_fields_are_answered_but_never_kept(sidecar):
+    await sidecar.stub.GetMeteredEntitlement(metered_request())  # live fetch
+    plain = await sidecar.stub.GetMeteredEntitlement(metered_request())  # hit: kept
+    padded = [pb.GetMeteredEntitlementRequest.FromString(padded_request(100_000 + i))
+              for i in range(5)]  # unknown fields are kept and sent again
+    assert all(len(p.SerializeToString()) > 100_000 for p in padded)
+    answers = [await sidecar.stub.GetMeteredEntitlement(p) for p in padded]
+    assert all(a == plain for a in answers)
+    assert sidecar.servicer.memo_size() == 1  # only the plain request is memoized
+
+
+def test_the_memo_is_bounded_by_bytes_too():
+    memo = ResponseMemo(lambda freshness: True, max_entries=100, max_bytes=10)
+    for raw in (b"aaaa", b"bbbb", b"cccc"):
+        memo.store(raw, "yes", raw)  # no ByteSize(): the request's bytes only
+    assert memo.lookup(b"aaaa") is None and memo.lookup(b"cccc") == b"cccc"
+    assert len(memo) == 2 and memo.size_bytes == 8
+    memo.store(b"x" * 11, "yes", b"X")  # larger than the whole bound: not kept
+    assert memo.stored(b"x" * 11) is None and memo.size_bytes == 8
+    memo.store(b"cccc", "yes", b"again")  # replacing an entry does not double-count
+    assert memo.size_bytes == 8 and memo.lookup(b"cccc") == b"again"
+
+
+async def test_a_call_the_client_cancels_is_recorded_as_cancelled(sidecar):
+    gate = sidecar.source.hold()
+    call = sidecar.stub.GetMeteredEntitlement(metered_request())
+    await sidecar.source.started.wait()
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    for _ in range(100):
+        if sidecar.rpcs:
+            break
+        await asyncio.sleep(0.01)
+    gate.set()
+    assert sidecar.rpcs == ["CANCELLED"]

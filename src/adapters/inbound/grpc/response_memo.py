@@ -15,9 +15,11 @@ domain's:
   set before the bound, the use case answers ``UNCHANGED`` and the stored response is
   sent without evaluating or building again.
 
-Bounded by ``max_entries`` (oldest inserted first out). An entry holds its set weakly,
-so the memo never keeps an evicted set alive; its own size is about ``max_entries`` ×
-(request + response bytes + ~300 B).
+Bounded by ``max_entries`` and by ``max_bytes`` of request + serialized response bytes
+(oldest inserted first out); requests larger than ``MAX_REQUEST_BYTES`` are never kept
+(a caller padding requests with unknown fields must not fill memory with keys). An entry
+holds its set weakly, so the memo never keeps an evicted set alive; each entry costs its
+bytes plus ~300 B.
 """
 from __future__ import annotations
 
@@ -27,20 +29,32 @@ from domain.model.freshness import Freshness
 
 #: Entries kept per RPC (our choice: covers the hot customers of a busy sidecar).
 DEFAULT_MAX_ENTRIES = 4096
+#: Request + response bytes kept per RPC (our choice: 4096 typed checks of ~250 B fit
+#: easily; ~800 bulk answers of 50 entitlements).
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+#: Larger requests are answered but never kept (ids are ≤ 1024 characters each, so a
+#: real request of any read RPC is far smaller).
+MAX_REQUEST_BYTES = 8 * 1024
 
 
 class ResponseMemo:
     """One RPC's memo: ``lookup`` / ``stored`` / ``store`` by serialized request (bytes)."""
 
     def __init__(self, still_current: Callable[[Freshness], bool],
-                 max_entries: int = DEFAULT_MAX_ENTRIES, *, peekable: bool = True) -> None:
-        """``peekable``: whether ``lookup`` may answer at all (an in-process cache)."""
-        if max_entries < 0:
-            raise ValueError("max_entries must be ≥ 0")
+                 max_entries: int = DEFAULT_MAX_ENTRIES, *, peekable: bool = True,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        """``peekable``: whether ``lookup`` may answer at all (an in-process cache).
+        ``max_bytes``: bound of request + response bytes held (responses are measured
+        with ``ByteSize()`` when they have it)."""
+        if max_entries < 0 or max_bytes < 0:
+            raise ValueError("max_entries and max_bytes must be ≥ 0")
         self._still_current = still_current
         self._max = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._peekable = peekable and max_entries > 0
-        self._entries: dict[bytes, tuple[Freshness, Any]] = {}
+        #: request → (freshness, response, bytes held)
+        self._entries: dict[bytes, tuple[Freshness, Any, int]] = {}
 
     def lookup(self, request: bytes) -> Any | None:
         """The stored response if it is still the answer before any read (counted by the
@@ -52,21 +66,37 @@ class ResponseMemo:
             return None
         if self._still_current(found[0]):
             return found[1]
-        del self._entries[request]
+        self._drop(request)
         return None
 
     def stored(self, request: bytes) -> tuple[Freshness, Any] | None:
         """``(freshness, response)`` kept for ``request``, whether or not it still holds."""
-        return self._entries.get(request)
+        found = self._entries.get(request)
+        return None if found is None else (found[0], found[1])
 
     def store(self, request: bytes, freshness: Freshness | None, response: Any) -> None:
-        """Keep ``response`` for ``request`` when the answer has a freshness."""
-        if freshness is None or not self._max:
+        """Keep ``response`` for ``request`` when the answer has a freshness and both fit."""
+        if freshness is None or not self._max or len(request) > MAX_REQUEST_BYTES:
             return
+        size = len(request) + (response.ByteSize() if hasattr(response, "ByteSize") else 0)
+        if size > self._max_bytes:
+            return
+        self._drop(request)
         entries = self._entries
-        if request not in entries and len(entries) >= self._max:
-            del entries[next(iter(entries))]
-        entries[request] = (freshness, response)
+        while entries and (len(entries) >= self._max or self._bytes + size > self._max_bytes):
+            self._drop(next(iter(entries)))
+        entries[request] = (freshness, response, size)
+        self._bytes += size
+
+    def _drop(self, request: bytes) -> None:
+        found = self._entries.pop(request, None)
+        if found is not None:
+            self._bytes -= found[2]
+
+    @property
+    def size_bytes(self) -> int:
+        """Request + response bytes held."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -1,6 +1,7 @@
 """The thin gRPC servicer: map the request, await a use case, map the answer."""
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from time import perf_counter
@@ -87,6 +88,9 @@ def _rpc(rpc: str, to_response: Mapper | None = None) -> Callable[[Handler], Han
                 response = to_response(answer)
                 memo.store(raw, freshness, response)
                 return response
+            except asyncio.CancelledError:  # the caller cancelled or its deadline passed
+                code = "CANCELLED"
+                raise
             except _Undecodable as error:
                 code = "INVALID_ARGUMENT"
                 log.warning("undecodable request", extra={"rpc": rpc, "error": str(error)})

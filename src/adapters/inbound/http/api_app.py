@@ -4,6 +4,8 @@ served on ``HTTP_PORT`` next to the probes. Reference: docs/http-api.md, docs/op
 """
 from __future__ import annotations
 
+import asyncio
+
 import json
 import logging
 import math
@@ -192,6 +194,9 @@ class HttpApi:
                         code, f"the request body is larger than {MAX_BODY_BYTES} bytes"))
                 result = await endpoint.operation(self._uc, parse_body(raw), deadline)
                 return _json(200, result)
+            except asyncio.CancelledError:  # the client went away
+                code = "CANCELLED"
+                raise
             except Exception as error:  # noqa: BLE001 - this is the error policy
                 reply = error_reply(rpc, error)
                 if reply is None:
