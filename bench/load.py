@@ -174,16 +174,7 @@ class H2Load:
                                measure_s)
             elapsed = time.monotonic() - started
             cpu = procs.cpu_seconds(server_pid) - before
-            latencies, bad_status = [], 0
-            with open(log) as lines:
-                for index, line in enumerate(lines):
-                    if index >= MAX_REQUESTS:
-                        break
-                    _, status, micros = line.split("\t")
-                    if status != "200":
-                        bad_status += 1
-                        continue
-                    latencies.append(float(micros))
+            latencies, bad_status = _read_log(log)
         stats = _h2load_stats(out)
         notes = []
         failed = bad_status + stats.get("failed", 0) + stats.get("errored", 0)
@@ -214,16 +205,7 @@ class H2Load:
             before = procs.cpu_seconds(server_pid)
             out = self._invoke([*argv, *timed], measure_s)
             cpu = procs.cpu_seconds(server_pid) - before
-            latencies, bad = [], 0
-            with open(log) as lines:
-                for index, line in enumerate(lines):
-                    if index >= MAX_REQUESTS:
-                        break
-                    _, status, micros = line.split("\t")
-                    if status == "200":
-                        latencies.append(float(micros))
-                    else:
-                        bad += 1
+            latencies, bad = _read_log(log)
         stats = _h2load_stats(out)
         return summarize(f"{self.name} --h1", concurrency, concurrency, latencies,
                          bad + stats.get("failed", 0) + stats.get("errored", 0),
@@ -236,6 +218,22 @@ class H2Load:
             raise RuntimeError(f"h2load failed ({done.returncode}): {done.stderr[-1000:]}"
                                f"{done.stdout[-1000:]}")
         return done.stdout
+
+
+def _read_log(path: Path) -> tuple[list[float], int]:
+    """h2load's ``--log-file`` (start, HTTP status, µs per request): the latencies (µs)
+    of the 200 answers, at most ``MAX_REQUESTS``, and the count of the others."""
+    latencies, bad = [], 0
+    with open(path) as lines:
+        for index, line in enumerate(lines):
+            if index >= MAX_REQUESTS:
+                break
+            _, status, micros = line.split("\t")
+            if status == "200":
+                latencies.append(float(micros))
+            else:
+                bad += 1
+    return latencies, bad
 
 
 def _h2load_stats(out: str) -> dict[str, float]:

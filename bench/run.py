@@ -190,12 +190,16 @@ def sidecar_metrics(child: procs.Child) -> dict[str, float]:
 
 
 def metric_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    delta = {"calls_ok": 0.0, "calls_not_ok": 0.0, "cache_hits": 0.0, "cache_misses": 0.0,
-             "fallbacks": 0.0}
+    delta = {"calls_ok": 0.0, "calls_not_ok": 0.0, "calls_cancelled": 0.0, "cache_hits": 0.0,
+             "cache_misses": 0.0, "fallbacks": 0.0}
     for name, value in after.items():
         change = value - before.get(name, 0.0)
         if name.startswith("sidecar_rpc_duration_seconds_count"):
-            delta["calls_ok" if "code=OK" in name else "calls_not_ok"] += change
+            # h2load ends each window by resetting the streams still in flight: those
+            # calls are CANCELLED by the client, not failures of the server.
+            kind = ("calls_ok" if "code=OK" in name else
+                    "calls_cancelled" if "code=CANCELLED" in name else "calls_not_ok")
+            delta[kind] += change
         elif name.startswith("sidecar_cache_hits"):
             delta["cache_hits"] += change
         elif name.startswith("sidecar_cache_misses"):

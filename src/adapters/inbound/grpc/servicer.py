@@ -20,6 +20,7 @@ from adapters.inbound.use_cases import UseCases
 from domain.model.budget import Budget
 from domain.model.freshness import UNCHANGED, Freshness
 from domain.model.kinds import FeatureKind
+from domain.services.check_entitlement import TYPED_RPC_NAMES
 from ports.clock import Clock
 from sidecarpb.v1 import sidecar_pb2 as pb
 from sidecarpb.v1 import sidecar_pb2_grpc
@@ -117,6 +118,19 @@ def _rpc(rpc: str, to_response: Mapper | None = None) -> Callable[[Handler], Han
     return wrap
 
 
+def _typed_rpc(kind: FeatureKind, to_query: Mapper, to_response: Mapper) -> Handler:
+    """GetBoolean/Numeric/Metered/EnumEntitlement: the same read for each feature kind."""
+    rpc = TYPED_RPC_NAMES[kind]
+
+    async def typed(self: SidecarServicer, request: Any, context: Any,
+                    known: Freshness | None) -> Any:
+        return await self._uc.typed.answer(kind, mapping.customer_key(request),
+                                           to_query(request), self._deadline(context), known)
+
+    typed.__name__ = typed.__qualname__ = rpc
+    return _rpc(rpc, to_response)(typed)
+
+
 #: The read RPCs, each with its response memo.
 READ_RPCS = ("GetBooleanEntitlement", "GetNumericEntitlement", "GetMeteredEntitlement",
              "GetEnumEntitlement", "GetEntitlement", "GetEntitlementV2", "GetEntitlements",
@@ -154,26 +168,14 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServiceServicer):
             return None
         return Budget.starting(self._clock.monotonic(), remaining - DEADLINE_MARGIN_S)
 
-    def _typed(self, kind: FeatureKind, request: Any, query: Any, context: Any,
-               known: Freshness | None) -> Awaitable[Any]:
-        return self._uc.typed.answer(kind, mapping.customer_key(request), query(request),
-                                     self._deadline(context), known)
-
-    @_rpc("GetBooleanEntitlement", mapping.boolean_response)
-    async def GetBooleanEntitlement(self, request, context, known):  # noqa: N802 - generated name
-        return await self._typed(FeatureKind.BOOLEAN, request, mapping.boolean_query, context, known)
-
-    @_rpc("GetNumericEntitlement", mapping.numeric_response)
-    async def GetNumericEntitlement(self, request, context, known):  # noqa: N802
-        return await self._typed(FeatureKind.NUMERIC, request, mapping.numeric_query, context, known)
-
-    @_rpc("GetMeteredEntitlement", mapping.metered_response)
-    async def GetMeteredEntitlement(self, request, context, known):  # noqa: N802
-        return await self._typed(FeatureKind.METERED, request, mapping.metered_query, context, known)
-
-    @_rpc("GetEnumEntitlement", mapping.enum_response)
-    async def GetEnumEntitlement(self, request, context, known):  # noqa: N802
-        return await self._typed(FeatureKind.ENUM, request, mapping.enum_query, context, known)
+    GetBooleanEntitlement = _typed_rpc(FeatureKind.BOOLEAN, mapping.boolean_query,  # noqa: N815
+                                       mapping.boolean_response)
+    GetNumericEntitlement = _typed_rpc(FeatureKind.NUMERIC, mapping.numeric_query,  # noqa: N815
+                                       mapping.numeric_response)
+    GetMeteredEntitlement = _typed_rpc(FeatureKind.METERED, mapping.metered_query,  # noqa: N815
+                                       mapping.metered_response)
+    GetEnumEntitlement = _typed_rpc(FeatureKind.ENUM, mapping.enum_query,  # noqa: N815
+                                    mapping.enum_response)
 
     @_rpc("GetEntitlement", mapping.generic_response)
     async def GetEntitlement(self, request, context, known):  # noqa: N802
