@@ -4,8 +4,8 @@
 
 The server is built by ``adapters.inbound.grpc.server.GrpcServer`` (the class the
 sidecar uses: same grpc.aio options and method registration, health and reflection), on
-the same event loop (``asyncio.run``, the default loop, as ``bootstrap.__main__``), so
-its settings cannot drift from the sidecar's. Each configured method returns a prebuilt
+the same event loop (``bootstrap.event_loop.run`` with ``EVENT_LOOP`` from the
+environment, as ``bootstrap.__main__``), so its settings cannot drift from the sidecar's. Each configured method returns a prebuilt
 response (parsed once from FILE: ``{"MethodName": "<base64 of serialized response>"}``;
 the runner captures these from the real sidecar, so both answer the same bytes). With
 ``--redis-port``, each call first does one Redis ``GET`` of ``--redis-key`` through the
@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import signal
 import sys
 import time
@@ -32,6 +33,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from adapters.inbound.grpc.drain import DrainGate
 from adapters.inbound.grpc.server import GrpcServer
+from bootstrap import event_loop
 from sidecarpb.v1 import sidecar_pb2, sidecar_pb2_grpc
 
 SERVICE = sidecar_pb2.DESCRIPTOR.services_by_name["SidecarService"]
@@ -86,7 +88,7 @@ async def serve(responses: dict[str, Any], redis_port: int | None, redis_key: st
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
         print(json.dumps({"message": "Floor is ready", "grpc_port": server.port,
-                          "pid": __import__("os").getpid()}), flush=True)
+                          "pid": os.getpid()}), flush=True)
         await stopping.wait()
         await server.stop(1.0)
 
@@ -119,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + args.wait
     while not args.responses.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
-    asyncio.run(serve(load_responses(args.responses), args.redis_port, args.redis_key))
+    event_loop.run(serve(load_responses(args.responses), args.redis_port, args.redis_key),
+                   os.environ.get("EVENT_LOOP", "auto").strip().lower() or "auto")
     return 0
 
 

@@ -140,6 +140,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"Machine: {machine.get('nproc')} vCPU ({_cpu_model(machine)}), kernel "
         f"{machine.get('kernel')}, Python {machine.get('python')}, grpcio {machine.get('grpcio')}. "
         f"Load generator: {cfg.get('generator')} ({machine.get('h2load') or 'Python clients'}). "
+        f"Event loop of both servers: {cfg.get('event_loop', 'asyncio')}. "
         f"Settle {cfg.get('settle_s', 0)} s after start-up; warm-up {cfg.get('warmup_s')} s, "
         f"measured {cfg.get('measure_s')} s per cell in {cfg.get('rounds')} alternating rounds"
         f"{' — SMOKE RUN, numbers meaningless' if cfg.get('smoke') else ''}.",

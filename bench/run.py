@@ -31,6 +31,7 @@ import grpc  # noqa: E402
 import httpx  # noqa: E402
 
 from bench import data, load, memory, procs, report  # noqa: E402
+from bootstrap import event_loop  # noqa: E402
 from sidecarpb.v1 import sidecar_pb2 as pb  # noqa: E402
 
 RESULTS = procs.ROOT / "bench" / "results"
@@ -54,6 +55,8 @@ class Config:
     #: transient of the machine (bench/README.md, "Settling"), not a steady state.
     settle_s: float = 15.0
     generator: str = "auto"
+    #: ``EVENT_LOOP`` for both servers (the floor runs on the sidecar's loop).
+    event_loop: str = "auto"
     sidecar_cmd: list[str] = field(default_factory=lambda: list(DEFAULT_SIDECAR_CMD))
     scenarios: list[str] | None = None  # None: all
     flight_calls: int = 1000
@@ -317,6 +320,7 @@ class Run:
             "concurrencies": cfg.concurrencies, "warmup_s": cfg.warmup_s,
             "measure_s": cfg.measure_s, "rounds": cfg.rounds, "settle_s": cfg.settle_s,
             "generator": self.generator.name,
+            "event_loop": event_loop.resolve(cfg.event_loop),
             "sidecar_cmd": cfg.sidecar_cmd, "smoke": cfg.smoke,
         }
         log(f"results in {self.dir}; load generator: {self.generator.name}")
@@ -582,6 +586,9 @@ def parse_args(argv: list[str] | None) -> Config:
                         "cell (default 2; the measured time is split between them)")
     parser.add_argument("--load", choices=["auto", "h2load", "python"], default="auto",
                         help="load generator (auto: h2load if installed)")
+    parser.add_argument("--event-loop", choices=event_loop.EVENT_LOOPS,
+                        default=os.environ.get("EVENT_LOOP", "auto"),
+                        help="EVENT_LOOP of the floor and the sidecar (default: $EVENT_LOOP or auto)")
     parser.add_argument("--sidecar-cmd", help="command that starts one sidecar (shell words); "
                         "it must read the sidecar's env and log a \"Sidecar is ready\" JSON "
                         "line with grpc_port and http_port")
@@ -605,6 +612,8 @@ def parse_args(argv: list[str] | None) -> Config:
     if args.settle is not None:
         config.settle_s = args.settle
     config.generator = args.load
+    config.event_loop = args.event_loop
+    os.environ["EVENT_LOOP"] = args.event_loop  # both servers inherit it (procs.python_env)
     if args.sidecar_cmd:
         config.sidecar_cmd = shlex.split(args.sidecar_cmd)
     config.scenarios = args.scenario

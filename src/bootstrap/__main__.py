@@ -5,11 +5,11 @@ Exit codes: 0 after a clean shutdown, 2 for invalid configuration (nothing was b
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
 
+from bootstrap import event_loop
 from bootstrap.logs import configure_logging
 from bootstrap.settings import ConfigurationError, load_sidecar_settings
 
@@ -38,7 +38,7 @@ def sidecar_main() -> int:
 
     app = SidecarApp(settings, fallbacks)
     try:
-        asyncio.run(app.run_until_signalled())
+        event_loop.run(app.run_until_signalled(), settings.event_loop)
     except OSError as error:
         log.error("could not start", extra={"error": str(error)})
         print(f"could not start: {error}", file=sys.stderr)
@@ -61,7 +61,7 @@ def persistent_cache_main() -> int:
     from bootstrap.pcs_app import PersistentCacheApp
 
     try:
-        asyncio.run(PersistentCacheApp(settings).run_until_signalled())
+        event_loop.run(PersistentCacheApp(settings).run_until_signalled(), settings.event_loop)
     except OSError as error:
         logging.getLogger("persistent_cache").error("could not start", extra={"error": str(error)})
         print(f"could not start: {error}", file=sys.stderr)

@@ -16,6 +16,7 @@ from adapters.inbound.http.health_app import HttpServer, build_app
 from adapters.inbound.http.json_fields import MAX_BODY_BYTES
 from adapters.outbound.memory_cache import MemoryEntitlementCache
 from bootstrap.containers import SidecarContainer, build_sidecar_container
+from bootstrap.event_loop import running_loop_name
 from bootstrap.gc_policy import FreezePolicy, freeze_periodically
 from bootstrap.lifecycle import resolve, run_until_signalled
 from bootstrap.settings import SidecarSettings
@@ -124,7 +125,8 @@ class SidecarApp:
             follow = await resolve(self.container.follow_realtime())
             self._spawn(follow.execute())
         log.info("Sidecar is ready", extra={"grpc_port": self.grpc_port,
-                                             "http_port": self.http_port})
+                                             "http_port": self.http_port,
+                                             "event_loop": running_loop_name()})
 
     async def _start_usage_sender(self, telemetry) -> None:
         """USAGE_BUFFERING: the usage outbox's sender, started before serving (what a

@@ -10,6 +10,7 @@ import asyncio
 import logging
 
 from adapters.inbound.http.health_app import HttpServer, build_app
+from bootstrap.event_loop import running_loop_name
 from bootstrap.pcs_containers import build_persistent_cache_container
 from bootstrap.lifecycle import resolve, run_until_signalled
 from bootstrap.settings import PersistentCacheSettings
@@ -65,7 +66,8 @@ class PersistentCacheApp:
                        asyncio.ensure_future(self._probe())]
         self._state = None
         log.info("persistent cache service started", extra={"http_port": self.http_port,
-                                                            "prefix": self.settings.redis_environment_prefix})
+                                                            "prefix": self.settings.redis_environment_prefix,
+                                                            "event_loop": running_loop_name()})
 
     async def _handle(self, event: RealtimeEvent) -> None:
         self._telemetry.events.labels(type(event).__name__).inc()

@@ -9,10 +9,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.outbound.offline import load_snapshot
+from bootstrap import event_loop
 from bootstrap.parsing import (
     parse_bind_address,
     parse_bool,
@@ -73,6 +74,9 @@ class _EnvSettings(BaseSettings):
     redis_tls: bool = False
     redis_keys_ttl_in_secs: int = 604_800
     log_level: str = "info"
+    #: The asyncio event loop (ours): ``auto`` (uvloop where installed), ``uvloop`` or
+    #: ``asyncio`` (the standard library's); stored resolved. See bootstrap/event_loop.py.
+    event_loop: str = Field("auto", validate_default=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -160,6 +164,11 @@ class _EnvSettings(BaseSettings):
         if text not in _OUTBOX_BACKENDS:
             raise ValueError(f'expected one of {", ".join(_OUTBOX_BACKENDS)}, got "{value}"')
         return text
+
+    @field_validator("event_loop", mode="before")
+    @classmethod
+    def _event_loop(cls, value: Any) -> str:
+        return event_loop.resolve(str(value).strip().lower())
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -41,6 +41,7 @@ def sidecar_env(**extra: str) -> dict[str, str]:
     ("ENTITLEMENTS_FALLBACK", '{"a":{"usageLimit":NaN}}', "ENTITLEMENTS_FALLBACK: not valid JSON (NaN"),
     ("ENTITLEMENTS_FALLBACK", '{"a":{},"a":{}}', 'ENTITLEMENTS_FALLBACK: key "a" appears twice'),
     ("OUTBOX_BACKEND", "s3", 'OUTBOX_BACKEND: expected one of auto, file, redis, got "s3"'),
+    ("EVENT_LOOP", "tokio", 'EVENT_LOOP: expected one of auto, uvloop, asyncio, got "tokio"'),
     ("OUTBOX_BACKEND", "redis", "OUTBOX_BACKEND: redis needs Redis mode (REDIS_ENVIRONMENT_PREFIX)"),
 ])
 def test_invalid_configuration_exits_non_zero_naming_the_variable(variable, value, text):
@@ -82,6 +83,7 @@ async def _ready_line(child: subprocess.Popen) -> dict:
 async def test_process_serves_probes_health_reflection_and_stops_on_sigterm(process, emulator):
     ready = await _ready_line(process)
     grpc_port, http_port = ready["grpc_port"], ready["http_port"]
+    assert ready["event_loop"] == "uvloop"  # EVENT_LOOP=auto with uvloop installed
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
         assert (await http.get("/livez")).json() == {"status": "UP"}
         readyz = await http.get("/readyz")

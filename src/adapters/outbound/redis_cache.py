@@ -64,10 +64,18 @@ class MissReason(Enum):
 
 @dataclass(frozen=True, slots=True)
 class RedisRead:
-    """A read: the set on a hit, else ``None`` and why (§3.6)."""
+    """A read: the set on a hit, else ``None`` and why (§3.6). ``entry`` is the hit as
+    the port's ``CachedEntry`` (made once per set, with the read: see ``_hit``)."""
 
     entitlements: EntitlementSet | None
     miss: MissReason | None = None
+    entry: CachedEntry | None = None
+
+
+def _hit(entitlements: EntitlementSet) -> RedisRead:
+    """The read of a hit. Kept with the decode (``Decoded.hit``), so an unchanged entry
+    is answered with the same objects, without building two per call."""
+    return RedisRead(entitlements, entry=CachedEntry(entitlements, trusted=True))
 
 
 Trackable = FeatureEntitlement | CreditEntitlement
@@ -164,10 +172,7 @@ class RedisEntitlementCache(EntitlementCache):
 
     # --- reads ---
     async def get(self, key: CustomerKey) -> CachedEntry | None:
-        read = await self.read(key)
-        if read.entitlements is None:
-            return None
-        return CachedEntry(read.entitlements, trusted=True)
+        return (await self.read(key)).entry
 
     async def read(self, key: CustomerKey) -> RedisRead:
         """The read algorithm of §3.6, in one MGET when the value is unchanged since the
@@ -176,15 +181,14 @@ class RedisEntitlementCache(EntitlementCache):
         if known is None:
             keys = self._keys.entry(key)
             names = _entry_names(keys)
-            values = await self._guard.run("read", lambda: self._client.mget(names))
+            values = await self._guard.run("read", self._client.mget, names)
         else:
             keys = known.keys
             command = known.read_command
             if command is not None:
-                values = await self._guard.run(
-                    "read", lambda: self._client.execute_command(command))
+                values = await self._guard.run("read", self._client.execute_command, command)
             else:
-                values = await self._guard.run("read", lambda: self._client.mget(known.read_names))
+                values = await self._guard.run("read", self._client.mget, known.read_names)
         main = 3 if keys.global_timestamp is None else 4
         raw, raw_metadata, stamp = values[0], values[1], decode_timestamp(values[2])
         if raw is None:
@@ -221,13 +225,13 @@ class RedisEntitlementCache(EntitlementCache):
         if decoded is known:
             usage_values = values[main:]
         elif decoded.usage_names:
-            usage_values = await self._guard.run(
-                "read usage", lambda: self._client.mget(decoded.usage_names))
+            usage_values = await self._guard.run("read usage", self._client.mget,
+                                                 decoded.usage_names)
         else:
             usage_values = []
         built_from = (raw_metadata, stamp, *usage_values)
         if decoded.built is not None and decoded.built_from == built_from:
-            return RedisRead(decoded.built)
+            return decoded.hit
         usages = self._usages(decoded.trackable, usage_values)
         if usages is None:
             return RedisRead(None, MissReason.TORN_USAGE)
@@ -249,7 +253,8 @@ class RedisEntitlementCache(EntitlementCache):
             timestamp_ms=stamp,
         )
         decoded.built_from, decoded.built = built_from, entitlements
-        return RedisRead(entitlements)
+        decoded.hit = _hit(entitlements)
+        return decoded.hit
 
     @staticmethod
     def _usages(trackable: dict[str, Trackable], values: Sequence[Any]) -> dict[str, Usage] | None:

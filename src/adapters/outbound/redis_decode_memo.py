@@ -29,7 +29,8 @@ DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 class Decoded:
     """One decode of a value key: ``usage_names`` are the usage keys and their
     ``#timestamp`` keys, in pairs, for ``trackable`` (usage key → entitlement).
-    ``built_from`` is ``(metadata bytes, set timestamp, usage values)`` of ``built``.
+    ``built_from`` is ``(metadata bytes, set timestamp, usage values)`` of ``built``, and
+    ``hit`` the read answering it.
     ``keys`` are the entry's ``EntryKeys``; ``read_names`` is every key the next read fetches in one ``MGET`` (the entry's own
     keys, then ``usage_names``) and ``read_command`` that ``MGET`` packed once
     (``redis_prepacked``), when the client can send it."""
@@ -44,6 +45,8 @@ class Decoded:
     keys: Any = None
     read_names: list[str] = field(default_factory=list)
     read_command: Any = None
+    #: ``built`` as the cache's read of a hit (``redis_cache.RedisRead``).
+    hit: Any = None
 
 
 class DecodeMemo:

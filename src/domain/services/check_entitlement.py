@@ -88,7 +88,7 @@ class CheckTypedEntitlement:
         rpc = TYPED_RPC_NAMES[kind]
         ctx = self._ctx
         loaded = None
-        if ctx.input_problem(rpc, key, feature_id=query.feature_id) is None:
+        if ctx.input_problem(rpc, key, known, feature_id=query.feature_id) is None:
             loaded = await ctx.load(key, deadline, feature_expired(query.feature_id))
             if ctx.unchanged(known, loaded):
                 return UNCHANGED, known
@@ -128,7 +128,7 @@ class CheckEntitlement:
         """As ``CheckTypedEntitlement.answer``."""
         ctx = self._ctx
         loaded = None
-        if ctx.input_problem(rpc, key, feature_id=query.feature_id) is not None:
+        if ctx.input_problem(rpc, key, known, feature_id=query.feature_id) is not None:
             answer = invalid_feature_answer(query, ctx.fallbacks)
         else:
             loaded = await ctx.load(key, deadline, feature_expired(query.feature_id))
@@ -171,7 +171,7 @@ class CheckCredit:
         rpc = "GetEntitlementV2"
         ctx = self._ctx
         loaded = None
-        if ctx.input_problem(rpc, key, currency_id=currency_id) is None:
+        if ctx.input_problem(rpc, key, known, currency_id=currency_id) is None:
             loaded = await ctx.load(key, deadline, credit_expired(currency_id))
             if ctx.unchanged(known, loaded):
                 return UNCHANGED, known

@@ -27,7 +27,7 @@ class GetEntitlementsState:
         only answers from a trusted cache hit. ``known``: as
         ``CheckTypedEntitlement.answer``."""
         ctx = self._ctx
-        if ctx.input_problem(rpc, key) is None:
+        if ctx.input_problem(rpc, key, known) is None:
             loaded = await ctx.load(key, deadline)
             if ctx.unchanged(known, loaded):
                 return UNCHANGED, known

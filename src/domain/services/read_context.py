@@ -74,8 +74,16 @@ class ReadContext:
             return None
         return Freshness.of(loaded.entitlements, until(loaded.entitlements))
 
-    def input_problem(self, rpc: str, key: CustomerKey, **ids: str | None) -> str | None:
-        """Name and problem of the first unusable id, logged and counted (§8.8), or ``None``."""
+    def input_problem(self, rpc: str, key: CustomerKey, known: Freshness | None = None,
+                      **ids: str | None) -> str | None:
+        """Name and problem of the first unusable id, logged and counted (§8.8), or ``None``.
+
+        With ``known`` (the freshness of the caller's previous answer to this very
+        request, as the read use cases take it) there is nothing to check: an answer with
+        a freshness is never a fallback, and an unusable id always answers one, so the
+        same ids passed these checks then."""
+        if known is not None and known.key == key:
+            return None
         checks = [("customer_id", key.customer_id, True), ("resource_id", key.resource_id, False)]
         checks.extend((name, value, True) for name, value in ids.items())
         for name, value, required in checks:

@@ -160,3 +160,17 @@ async def test_generic_v2_credit_and_state_take_known_too(read_context, typed, c
     assert (await v2.answer(ACME, FeatureQuery(""), "cred", None, c))[0] is UNCHANGED
     assert (await v2.answer(ACME, FeatureQuery("sso"), "", None, f))[0] is UNCHANGED
     assert (await state.answer(ACME, None, rpc="GetEntitlementsStateV2", known=s))[0] is UNCHANGED
+
+
+def test_with_known_the_input_checks_are_not_run_again(read_context, telemetry):
+    """``known`` stands for an earlier answer to this very request, which had a
+    freshness, so it was no fallback and its ids passed the checks (read_context)."""
+    key = CustomerKey("acme")
+    fresh = type("Known", (), {"key": key})()
+    assert read_context.input_problem("GetMeteredEntitlement", key, fresh, feature_id="") is None
+    assert telemetry.invalid_requests == []
+    # A known of another customer is no proof: the checks run (and find the empty id).
+    other = type("Known", (), {"key": CustomerKey("other")})()
+    problem = read_context.input_problem("GetMeteredEntitlement", key, other, feature_id="")
+    assert problem is not None and problem.startswith("feature_id")
+    assert telemetry.invalid_requests == ["feature_id"]

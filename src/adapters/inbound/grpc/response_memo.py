@@ -53,8 +53,8 @@ class ResponseMemo:
         self._max_bytes = max_bytes
         self._bytes = 0
         self._peekable = peekable and max_entries > 0
-        #: request → (freshness, response, bytes held)
-        self._entries: dict[bytes, tuple[Freshness, Any, int]] = {}
+        #: request → (freshness, response, inputs, bytes held)
+        self._entries: dict[bytes, tuple[Freshness, Any, Any, int]] = {}
 
     def lookup(self, request: bytes) -> Any | None:
         """The stored response if it is still the answer before any read (counted by the
@@ -69,13 +69,16 @@ class ResponseMemo:
         self._drop(request)
         return None
 
-    def stored(self, request: bytes) -> tuple[Freshness, Any] | None:
-        """``(freshness, response)`` kept for ``request``, whether or not it still holds."""
-        found = self._entries.get(request)
-        return None if found is None else (found[0], found[1])
+    def stored(self, request: bytes) -> tuple[Freshness, Any, Any, int] | None:
+        """``(freshness, response, inputs, bytes held)`` kept for ``request``, whether or
+        not it still holds."""
+        return self._entries.get(request)
 
-    def store(self, request: bytes, freshness: Freshness | None, response: Any) -> None:
-        """Keep ``response`` for ``request`` when the answer has a freshness and both fit."""
+    def store(self, request: bytes, freshness: Freshness | None, response: Any,
+              inputs: Any = None) -> None:
+        """Keep ``response`` for ``request`` when the answer has a freshness and both fit.
+        ``inputs``: what the request mapped to (its ids and query; not counted in the
+        bytes, they are no larger than the request they come from)."""
         if freshness is None or not self._max or len(request) > MAX_REQUEST_BYTES:
             return
         size = len(request) + (response.ByteSize() if hasattr(response, "ByteSize") else 0)
@@ -85,13 +88,13 @@ class ResponseMemo:
         entries = self._entries
         while entries and (len(entries) >= self._max or self._bytes + size > self._max_bytes):
             self._drop(next(iter(entries)))
-        entries[request] = (freshness, response, size)
+        entries[request] = (freshness, response, inputs, size)
         self._bytes += size
 
     def _drop(self, request: bytes) -> None:
         found = self._entries.pop(request, None)
         if found is not None:
-            self._bytes -= found[2]
+            self._bytes -= found[3]
 
     @property
     def size_bytes(self) -> int:

@@ -18,7 +18,9 @@ from adapters.inbound.grpc.errors import GENERIC_INTERNAL_MESSAGE, status_for
 from adapters.inbound.grpc.response_memo import DEFAULT_MAX_ENTRIES, ResponseMemo
 from adapters.inbound.use_cases import UseCases
 from domain.model.budget import Budget
+from domain.model.decide import FeatureQuery
 from domain.model.freshness import UNCHANGED, Freshness
+from domain.model.identifiers import CustomerKey
 from domain.model.kinds import FeatureKind
 from domain.services.check_entitlement import TYPED_RPC_NAMES
 from ports.clock import Clock
@@ -52,17 +54,22 @@ def _parser(rpc: str) -> Callable[[bytes], Any]:
     return parse_request
 
 
-def _rpc(rpc: str, to_response: Mapper | None = None) -> Callable[[Handler], Handler]:
+def _rpc(rpc: str, to_response: Mapper | None = None,
+         prepare: Mapper | None = None) -> Callable[[Handler], Handler]:
     """The one wrapper of every RPC: drain gate, parsing, the response memo, the error
     policy (the table in errors.py; bugs → ``INTERNAL``) and ``on_rpc``.
 
     The server hands over the request *bytes* (``server.sidecar_handlers``): they are the
     response memo's key, and a memo hit needs no parsing. Undecodable bytes answer
     ``INVALID_ARGUMENT`` naming the message, not grpc's ``UNKNOWN`` with a traceback.
-    With ``to_response`` the RPC is a read: the handler takes the stored freshness of
-    the memo (``known``) and returns ``(answer, freshness)``; the response is a memoized
-    one (``response_memo``: before the read for an in-process cache, or when the use case
-    answers ``UNCHANGED`` after it) or ``to_response(answer)``.
+
+    With ``to_response`` the RPC is a read: ``prepare`` maps the parsed request to the
+    use case's inputs (a tuple: ids, query); the handler takes those inputs and the
+    stored freshness of the memo (``known``) and returns ``(answer, freshness)``. The
+    response is a memoized one (``response_memo``: before the read for an in-process
+    cache, or when the use case answers ``UNCHANGED`` after it) or ``to_response(answer)``.
+    The inputs are kept with the stored response, so a request seen before is neither
+    parsed nor mapped again (a Redis hit reads Redis every time, but only that).
     """
     parse = _parser(rpc)
 
@@ -82,12 +89,15 @@ def _rpc(rpc: str, to_response: Mapper | None = None) -> Callable[[Handler], Han
                 if response is not None:
                     return response
                 stored = memo.stored(raw)
-                answer, freshness = await handler(self, parse(raw), context,
-                                                  None if stored is None else stored[0])
+                if stored is None:
+                    inputs, known = prepare(parse(raw)), None
+                else:
+                    known, inputs = stored[0], stored[2]
+                answer, freshness = await handler(self, inputs, context, known)
                 if answer is UNCHANGED and stored is not None:
                     return stored[1]
                 response = to_response(answer)
-                memo.store(raw, freshness, response)
+                memo.store(raw, freshness, response, inputs)
                 return response
             except asyncio.CancelledError:  # the caller cancelled or its deadline passed
                 code = "CANCELLED"
@@ -122,13 +132,29 @@ def _typed_rpc(kind: FeatureKind, to_query: Mapper, to_response: Mapper) -> Hand
     """GetBoolean/Numeric/Metered/EnumEntitlement: the same read for each feature kind."""
     rpc = TYPED_RPC_NAMES[kind]
 
-    async def typed(self: SidecarServicer, request: Any, context: Any,
+    def prepare(request: Any) -> tuple[CustomerKey, FeatureQuery]:
+        return mapping.customer_key(request), to_query(request)
+
+    async def typed(self: SidecarServicer, inputs: tuple[CustomerKey, FeatureQuery], context: Any,
                     known: Freshness | None) -> Any:
-        return await self._uc.typed.answer(kind, mapping.customer_key(request),
-                                           to_query(request), self._deadline(context), known)
+        key, query = inputs
+        return await self._uc.typed.answer(kind, key, query, self._deadline(context), known)
 
     typed.__name__ = typed.__qualname__ = rpc
-    return _rpc(rpc, to_response)(typed)
+    return _rpc(rpc, to_response, prepare)(typed)
+
+
+def _generic_inputs(request: Any) -> tuple[CustomerKey, FeatureQuery]:
+    return mapping.customer_key(request), mapping.generic_query(request.feature_id, request)
+
+
+def _v2_inputs(request: Any) -> tuple[CustomerKey, FeatureQuery, str]:
+    return (mapping.customer_key(request), mapping.generic_query(request.feature_id, request),
+            request.currency_id)
+
+
+def _key_input(request: Any) -> tuple[CustomerKey]:
+    return (mapping.customer_key(request),)
 
 
 #: The read RPCs, each with its response memo.
@@ -177,26 +203,25 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServiceServicer):
     GetEnumEntitlement = _typed_rpc(FeatureKind.ENUM, mapping.enum_query,  # noqa: N815
                                     mapping.enum_response)
 
-    @_rpc("GetEntitlement", mapping.generic_response)
-    async def GetEntitlement(self, request, context, known):  # noqa: N802
-        return await self._uc.generic.answer(
-            mapping.customer_key(request), mapping.generic_query(request.feature_id, request),
-            self._deadline(context), rpc="GetEntitlement", known=known)
+    @_rpc("GetEntitlement", mapping.generic_response, _generic_inputs)
+    async def GetEntitlement(self, inputs, context, known):  # noqa: N802
+        key, query = inputs
+        return await self._uc.generic.answer(key, query, self._deadline(context),
+                                             rpc="GetEntitlement", known=known)
 
-    @_rpc("GetEntitlementV2", mapping.v2_response)
-    async def GetEntitlementV2(self, request, context, known):  # noqa: N802
-        return await self._uc.v2.answer(
-            mapping.customer_key(request), mapping.generic_query(request.feature_id, request),
-            request.currency_id, self._deadline(context), known)
+    @_rpc("GetEntitlementV2", mapping.v2_response, _v2_inputs)
+    async def GetEntitlementV2(self, inputs, context, known):  # noqa: N802
+        key, query, currency_id = inputs
+        return await self._uc.v2.answer(key, query, currency_id, self._deadline(context), known)
 
-    @_rpc("GetEntitlements", mapping.state_v1_response)
-    async def GetEntitlements(self, request, context, known):  # noqa: N802
-        return await self._uc.state.answer(mapping.customer_key(request), self._deadline(context),
+    @_rpc("GetEntitlements", mapping.state_v1_response, _key_input)
+    async def GetEntitlements(self, inputs, context, known):  # noqa: N802
+        return await self._uc.state.answer(inputs[0], self._deadline(context),
                                            rpc="GetEntitlements", known=known)
 
-    @_rpc("GetEntitlementsStateV2", mapping.state_v2_response)
-    async def GetEntitlementsStateV2(self, request, context, known):  # noqa: N802
-        return await self._uc.state.answer(mapping.customer_key(request), self._deadline(context),
+    @_rpc("GetEntitlementsStateV2", mapping.state_v2_response, _key_input)
+    async def GetEntitlementsStateV2(self, inputs, context, known):  # noqa: N802
+        return await self._uc.state.answer(inputs[0], self._deadline(context),
                                            rpc="GetEntitlementsStateV2", known=known)
 
     @_rpc("ReloadEntitlements")
