@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from domain.model.answers import CreditAnswer, FeatureAnswer
 from domain.model.budget import Budget
@@ -65,10 +66,13 @@ class CheckTypedEntitlement:
     ) -> FeatureAnswer:
         return (await self.answer(kind, key, query, deadline))[0]
 
-    def still_current(self, freshness: Freshness) -> bool:
+    @property
+    def still_current(self) -> Callable[[Freshness], bool]:
         """Whether an answer of any read use case with ``freshness`` may be reused now
-        (they share one ``ReadContext``); counts a cache hit when true. No I/O."""
-        return self._ctx.still_current(freshness)
+        (they share one ``ReadContext``); counts a cache hit when true. No I/O. The
+        loader's own method (``LoadEntitlements.still_current``), so that a response
+        memo's lookup is one call, not three."""
+        return self._ctx.loader.still_current
 
     @property
     def peekable(self) -> bool:

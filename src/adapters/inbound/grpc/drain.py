@@ -29,8 +29,9 @@ class DrainGate:
         """Admit one call; ``False`` when draining (the caller answers ``UNAVAILABLE``)."""
         if self._draining:
             return False
+        if not self._in_flight:
+            self._idle.clear()
         self._in_flight += 1
-        self._idle.clear()
         return True
 
     def leave(self) -> None:
