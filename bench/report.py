@@ -174,7 +174,8 @@ def markdown(results: dict[str, Any]) -> str:
                 extra.append(f"- {scenario['name']} c={run['concurrency']}: "
                              f"{run['upstream_per_call']} upstream requests per sidecar call "
                              f"({run['upstream']['total']} for "
-                             f"{run['sidecar_counters']['calls_ok']:.0f} calls, warm-up included)")
+                             f"{_reached(run['sidecar_counters']):.0f} calls, cancelled ones and "
+                             f"warm-up included)")
             if "upstream_direct" in run:
                 d = run["upstream_direct"]
                 extra.append(f"- {scenario['name']} c={run['concurrency']}: the emulator's own "
@@ -229,6 +230,11 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", "| target | measured | verdict |", "|---|---:|---|"]
         lines += [f"| {row['target']} | {row['measured']} | {row['verdict']} |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _reached(counters: dict[str, float]) -> float:
+    """Sidecar calls that reached its handler: answered, failed or cancelled."""
+    return counters["calls_ok"] + counters["calls_not_ok"] + counters.get("calls_cancelled", 0)
 
 
 def _cpu_model(machine: dict[str, Any]) -> str:

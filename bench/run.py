@@ -505,10 +505,13 @@ class Run:
                                    "sidecar": side_result.as_dict(), "sidecar_counters": counters,
                                    "noise": noise}
             if scenario.count_upstream:
-                # Warm-up calls are included: upstream requests per sidecar call served.
+                # Warm-up calls are included: upstream requests per sidecar call that
+                # reached it — answered, failed, or cancelled by the load generator at the
+                # end of a window (a cancelled ReportUsage has been sent on already).
                 counts = upstream_counts(self.upstream)
                 run["upstream"] = counts
-                served = counters["calls_ok"] + counters["calls_not_ok"]
+                served = (counters["calls_ok"] + counters["calls_not_ok"]
+                          + counters.get("calls_cancelled", 0))
                 run["upstream_per_call"] = round(counts["total"] / served, 4) if served else None
             if scenario.name == "cold_miss_metered" and isinstance(self.generator, load.H2Load):
                 # The emulator's own latency for the fetch a cold miss makes (the target:
