@@ -20,6 +20,10 @@ test: $(STAMP)
 	scripts/ensure_redis.sh
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m pytest
+	@echo "== again on uvloop (EVENT_LOOP's default): integration, Redis, real-time, faults, every RPC"
+	TEST_EVENT_LOOP=uvloop $(VENV)/bin/python -m pytest -q tests/unit/test_event_loop.py \
+	  tests/unit/adapters/test_redis_guard.py tests/integration tests/e2e/test_redis_mode.py \
+	  tests/e2e/test_realtime.py tests/e2e/test_fault_matrix.py tests/e2e/test_all_rpcs.py
 
 ## Regenerate src/sidecarpb from proto/ (the one regeneration command).
 proto: $(STAMP)

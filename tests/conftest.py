@@ -1,12 +1,24 @@
 """Fixtures shared by every test directory."""
 from __future__ import annotations
 
+import os
 from typing import AsyncIterator
 
 import pytest
 from stigg_emulator import StiggEmulator
 
 from support.sidecar import API_KEY
+
+
+if os.environ.get("TEST_EVENT_LOOP", "").strip().lower() == "uvloop":
+    def pytest_asyncio_loop_factories(config, item):
+        """``TEST_EVENT_LOOP=uvloop``: run the async tests on uvloop, the production
+        default (``make test`` runs the integration tests and the Redis, real-time and
+        fault e2e tests a second time so). Unset: pytest-asyncio's default loop (the
+        hook is not defined at all: it may not answer "none")."""
+        import uvloop
+
+        return {"uvloop": uvloop.new_event_loop}
 
 
 @pytest.fixture

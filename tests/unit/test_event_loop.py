@@ -30,3 +30,12 @@ def test_auto_is_the_standard_loop_where_uvloop_is_missing(monkeypatch):
 def test_an_unknown_name_is_refused_naming_the_choices():
     with pytest.raises(ValueError, match='expected one of auto, uvloop, asyncio, got "tokio"'):
         event_loop.resolve("tokio")
+
+
+async def test_the_async_tests_run_on_the_loop_asked_for():
+    """tests/conftest.py: TEST_EVENT_LOOP=uvloop runs them on uvloop (make test does so
+    for a second pass over the integration and some e2e tests)."""
+    import os
+
+    wanted = "uvloop" if os.environ.get("TEST_EVENT_LOOP") == "uvloop" else "asyncio"
+    assert event_loop.running_loop_name() == wanted

@@ -19,7 +19,7 @@ T = TypeVar("T")
 #: Seconds Redis is skipped after a connection error or a timeout (§3.8).
 SKIP_AFTER_FAILURE_S = 1.0
 #: How often (s) the deadline watchdog looks at the commands in flight, at most; a
-#: command is cancelled between ``timeout_s - tick`` and ``timeout_s`` after it started.
+#: command is cancelled between ``timeout_s`` and ``timeout_s + tick`` after it started.
 WATCHDOG_TICK_S = 0.05
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, TimeoutError, OSError)
 
@@ -37,9 +37,11 @@ class RedisGuard:
     order they started, and the watchdog (every ``tick`` s while commands are in flight)
     cancels those past theirs. Measured (callgrind, one 16-key read): ``asyncio.timeout``
     per command cost ~40 k instructions, as much as a tenth of a whole Redis hit; the
-    watchdog's bookkeeping a few. A command is cancelled between ``timeout_s - tick`` and
-    ``timeout_s`` after it started (``tick`` = min(``WATCHDOG_TICK_S``, ``timeout_s`` / 4)),
-    so it never waits longer than an ``asyncio.timeout(timeout_s)`` would.
+    watchdog's bookkeeping a few. A command gets its whole ``timeout_s`` and is cancelled
+    at most one tick later (``tick`` = min(``WATCHDOG_TICK_S``, ``timeout_s`` / 4): ≤ 50 ms
+    on the 1 s bound), as a timer of ``asyncio.timeout`` fires late on a busy loop. The
+    cancellation is taken back (``uncancel``) however the command ends, as
+    ``asyncio.timeout`` does, and the caller's own cancellation stays a cancellation.
 
     ``on_unavailable`` runs (in the background) after a connection error or a timeout. The cache uses it to
     disconnect the pool's *idle* connections: redis-py 8.x skips its stale-connection
@@ -77,22 +79,29 @@ class RedisGuard:
         task = asyncio.current_task()
         assert task is not None
         loop = task.get_loop()
-        watch = [task, loop.time() + self._timeout_s - self._tick_s, False, task.cancelling()]
+        if self._watchdog_loop is not loop:
+            # A new event loop (tests, tools): what was in flight on the old one can
+            # never be cancelled from here; start afresh on this one.
+            self._in_flight.clear()
+            self._watchdog, self._watchdog_loop = None, loop
+        watch = [task, loop.time() + self._timeout_s, False, task.cancelling()]
         self._in_flight.append(watch)
-        if self._watchdog is None or self._watchdog_loop is not loop:
-            self._watchdog_loop = loop
+        if self._watchdog is None:
             self._watchdog = loop.call_at(loop.time() + self._tick_s, self._look)
+        timed_out = False
         try:
-            return await command(*args)
+            try:
+                return await command(*args)
+            finally:
+                watch[0] = None
+                if watch[2]:  # the watchdog cancelled us: take it back, whatever the exit
+                    timed_out = task.uncancel() <= watch[3]
         except asyncio.CancelledError:
-            # Ours (and nobody else's since the start): the command ran out of time.
-            if not watch[2] or task.uncancel() > watch[3]:
+            if not timed_out:  # the caller's own cancellation (too)
                 raise
             error: BaseException = TimeoutError()
         except (RedisError, OSError, TimeoutError) as failure:
             error = failure
-        finally:
-            watch[0] = None
         self.failed(error)
         detail = str(error) or f"no reply within {self._timeout_s} s"
         raise CacheUnavailableError(f"redis {what}: {type(error).__name__}: {detail}") from error
@@ -102,20 +111,25 @@ class RedisGuard:
         deadline, and look again in a tick while any are in flight."""
         self._watchdog = None
         in_flight = self._in_flight
-        if not in_flight:
-            return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        while in_flight:
-            watch = in_flight[0]
-            if watch[0] is not None:
-                if watch[1] > now:
-                    break
-                watch[2] = True
-                watch[0].cancel()
-            in_flight.popleft()
-        if in_flight:
-            self._watchdog = loop.call_at(now + self._tick_s, self._look)
+        try:
+            now = asyncio.get_running_loop().time()
+            while in_flight:
+                watch = in_flight[0]
+                task = watch[0]
+                if task is not None and not task.done():
+                    if watch[1] > now:
+                        break
+                    watch[2] = True
+                    task.cancel()
+                in_flight.popleft()
+        except Exception:  # noqa: BLE001 - never let the watchdog stop for good
+            log.exception("Redis command watchdog failed; it looks again in a tick")
+            if in_flight:
+                in_flight.popleft()
+        finally:
+            if in_flight and self._watchdog_loop is not None and not self._watchdog_loop.is_closed():
+                self._watchdog = self._watchdog_loop.call_at(
+                    self._watchdog_loop.time() + self._tick_s, self._look)
 
     def failed(self, error: BaseException, *, skip: bool = True) -> None:
         """Count ``error``. If it means Redis is unavailable, reset the idle connections
@@ -139,8 +153,7 @@ class RedisGuard:
             self._reset = None
 
     async def aclose(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
+        """Wait for the background reset. Commands still in flight keep their bound: the
+        watchdog stops by itself once none are left."""
         if self._reset is not None:
             await asyncio.gather(self._reset, return_exceptions=True)

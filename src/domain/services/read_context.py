@@ -81,7 +81,9 @@ class ReadContext:
         With ``known`` (the freshness of the caller's previous answer to this very
         request, as the read use cases take it) there is nothing to check: an answer with
         a freshness is never a fallback, and an unusable id always answers one, so the
-        same ids passed these checks then."""
+        same ids passed these checks then. ``known`` must come from *this exact request*
+        (the same bytes, as the gRPC response memo keys it): ``known.key == key`` is only
+        a guard against a gross mix-up; the feature and currency ids are not compared."""
         if known is not None and known.key == key:
             return None
         checks = [("customer_id", key.customer_id, True), ("resource_id", key.resource_id, False)]

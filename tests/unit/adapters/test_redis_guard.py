@@ -44,7 +44,7 @@ async def test_a_command_past_the_timeout_fails_as_unavailable_within_the_bound(
         await guard.run("read", answer_after, 10.0)
     took = time.monotonic() - started
     tick = min(0.05, TIMEOUT_S / 4)
-    assert TIMEOUT_S - tick - 0.005 <= took <= TIMEOUT_S + 0.1  # never much later than the bound
+    assert TIMEOUT_S - 0.005 <= took <= TIMEOUT_S + tick + 0.05  # its whole bound, ≤ a tick more
     assert errors == [1]
     assert asyncio.current_task().cancelling() == 0  # the guard's cancel was taken back
 
@@ -102,13 +102,62 @@ async def test_redis_errors_fail_as_unavailable_and_are_counted():
     assert errors == [1]
 
 
-async def test_the_watchdog_stops_when_nothing_is_in_flight_and_on_close():
+async def test_the_watchdog_stops_when_nothing_is_in_flight_and_close_keeps_the_bound():
     guard = make_guard(timeout_s=0.08)
     await asyncio.gather(*(guard.run("read", answer_after, 0.0) for _ in range(10)))
     await asyncio.sleep(0.05)  # a tick later the watchdog finds nothing and stops
     assert guard._watchdog is None and not guard._in_flight
-    pending = asyncio.ensure_future(guard.run("read", answer_after, 0.01))
+    stuck = asyncio.ensure_future(guard.run("read", answer_after, 10.0))
     await asyncio.sleep(0)
-    await guard.aclose()
+    await guard.aclose()  # a command still in flight keeps its bound
+    with pytest.raises(CacheUnavailableError, match="TimeoutError"):
+        await asyncio.wait_for(stuck, 1.0)
+    await asyncio.sleep(0.05)
     assert guard._watchdog is None
-    await pending
+
+
+async def test_the_cancellation_is_taken_back_when_a_command_swallows_it():
+    """A command that absorbs the cancel (or turns it into another error) must not leave
+    the task cancelling: a later asyncio.timeout in it would raise CancelledError."""
+    guard = make_guard(timeout_s=0.08)
+
+    async def stubborn() -> bytes:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            return b"late"
+        return b"never"
+
+    assert await guard.run("read", stubborn) == b"late"
+    assert asyncio.current_task().cancelling() == 0
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.01):
+            await asyncio.sleep(1)
+
+
+def test_a_guard_moved_to_a_new_event_loop_still_times_out():
+    """A command left in flight on a closed loop must not stop the watchdog on the next."""
+    guard = make_guard(timeout_s=0.08)
+
+    async def leave_one_in_flight() -> asyncio.Future:
+        stuck = asyncio.ensure_future(guard.run("read", answer_after, 10.0))
+        await asyncio.sleep(0)
+        return stuck
+
+    first = asyncio.new_event_loop()
+    stuck = first.run_until_complete(leave_one_in_flight())  # the first loop stops with it
+
+    async def on_the_second_loop() -> float:
+        started = time.monotonic()
+        with pytest.raises(CacheUnavailableError, match="TimeoutError"):
+            await asyncio.wait_for(guard.run("read", answer_after, 10.0), 2.0)
+        return time.monotonic() - started
+
+    second = asyncio.new_event_loop()
+    try:
+        assert second.run_until_complete(on_the_second_loop()) < 0.5
+    finally:
+        second.close()
+        stuck.cancel()
+        first.run_until_complete(asyncio.gather(stuck, return_exceptions=True))
+        first.close()
