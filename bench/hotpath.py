@@ -42,15 +42,11 @@ def _timed(name: str, handler: Handler, totals: dict[str, list[float]]) -> Handl
 
 async def _handlers(upstream: str, names: list[str]) -> None:
     from adapters.inbound.grpc.server import GrpcServer
-    from bootstrap.app import SidecarApp
     from bootstrap.lifecycle import resolve
-    from bootstrap.settings import load_sidecar_settings
     from sidecarpb.v1 import sidecar_pb2 as pb
 
     env = run.sidecar_env(upstream, True, LOG_LEVEL="warn")
-    os.environ.update({k: v for k, v in env.items() if k != "PYTHONPATH"})
-    settings, fallbacks, _ = load_sidecar_settings()
-    app = SidecarApp(settings, fallbacks)
+    app = run.in_process_sidecar(env)
     servicer = await resolve(app.container.servicer())
     chosen = [s for s in run.scenarios() if s.name in names]
     active: dict[str, Handler] = {}

@@ -61,21 +61,14 @@ class _Context:
 async def _layers(upstream: str, redis: run.LocalRedis) -> tuple[dict[str, Callable[[], Awaitable[Any]]], Any, Any]:
     """(layer name → one call, the running app, the floor client's resource to close)."""
     from bootstrap import resources
-    from bootstrap.app import SidecarApp
     from bootstrap.lifecycle import resolve
-    from bootstrap.settings import load_sidecar_settings
     from domain.model.identifiers import CustomerKey
     from domain.model.kinds import FeatureKind
     from domain.services.check_entitlement import feature_expired
 
     env = run.sidecar_env(upstream, False, LOG_LEVEL="warn", REDIS_ENVIRONMENT_PREFIX=run.REDIS_PREFIX,
                           REDIS_HOST="127.0.0.1", REDIS_PORT=str(redis.port))
-    for name in list(os.environ):
-        if name.startswith(("REDIS_", "WS_", "CACHE_")):
-            del os.environ[name]
-    os.environ.update({k: v for k, v in env.items() if k != "PYTHONPATH"})
-    settings, fallbacks, _ = load_sidecar_settings()
-    app = SidecarApp(settings, fallbacks)
+    app = run.in_process_sidecar(env)
     await app.start()
     scenario = next(s for s in run.scenarios() if s.name == "hit_redis_metered")
     for _ in range(2):  # the first fills Redis, the second stores the response

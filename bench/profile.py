@@ -24,18 +24,11 @@ from bench import data, load, procs, run
 
 async def _profile(scenario: run.Scenario, concurrency: int, seconds: float, top: int,
                    sort: str, upstream: str, redis_port: int | None) -> str:
-    from bootstrap.app import SidecarApp
-    from bootstrap.settings import load_sidecar_settings
 
     extra = {} if redis_port is None else dict(
         REDIS_ENVIRONMENT_PREFIX="bench", REDIS_HOST="127.0.0.1", REDIS_PORT=str(redis_port))
     env = run.sidecar_env(upstream, scenario.sidecar == "live", LOG_LEVEL="warn", **extra)
-    for name in list(os.environ):
-        if name.startswith(("REDIS_", "WS_", "CACHE_")):
-            del os.environ[name]
-    os.environ.update({k: v for k, v in env.items() if k != "PYTHONPATH"})
-    settings, fallbacks, _ = load_sidecar_settings()
-    app = SidecarApp(settings, fallbacks)
+    app = run.in_process_sidecar(env)
     await app.start()
     try:
         deadline = time.monotonic() + 20

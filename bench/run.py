@@ -217,6 +217,22 @@ def upstream_counts(upstream: str) -> dict[str, int]:
     return {"edge": counts["edge"], "graphql": counts["graphql"], "total": counts["total"]}
 
 
+def in_process_sidecar(env: dict[str, str]) -> Any:
+    """A ``SidecarApp`` (not started) configured as a child with ``env`` would be, for
+    the tools that run the sidecar in their own process (bench.profile, bench.layers,
+    bench.hotpath). This process's environment takes ``env``; Redis, WebSocket and cache
+    variables it had are dropped first so that ``env`` alone decides them."""
+    from bootstrap.app import SidecarApp
+    from bootstrap.settings import load_sidecar_settings
+
+    for name in list(os.environ):
+        if name.startswith(("REDIS_", "WS_", "CACHE_")):
+            del os.environ[name]
+    os.environ.update({k: v for k, v in env.items() if k != "PYTHONPATH"})
+    settings, fallbacks, _ = load_sidecar_settings()
+    return SidecarApp(settings, fallbacks)
+
+
 def reset_upstream_counters(upstream: str) -> None:
     httpx.post(f"{upstream}/_emulator/reset", json={"counters_only": True}, timeout=10)
 
