@@ -49,10 +49,6 @@ class ReadContext:
         return await self.loader.execute(key, self.budget(deadline, fetch_budget), expired,
                                          fetch_budget)
 
-    def still_current(self, freshness: Freshness) -> bool:
-        """See ``LoadEntitlements.still_current`` (counts a cache hit when true)."""
-        return self.loader.still_current(freshness)
-
     def unchanged(self, known: Freshness | None, loaded: Loaded | None) -> bool:
         """Whether the answer that ``known`` belongs to (the caller's previous answer to
         the same request) is still the answer, given what was just ``loaded``: a trusted
@@ -68,7 +64,7 @@ class ReadContext:
     def freshness(self, loaded: Loaded | None, until: Callable[[EntitlementSet], float]) -> Freshness | None:
         """Freshness of an answer computed from ``loaded``: only answers from a trusted
         cache hit have one (a live fetch or last-known-good is never reused). Whether it
-        may be reused before a read (``still_current``, in-process caches) or only after
+        may be reused before a read (``LoadEntitlements.still_current``, in-process caches) or only after
         one (``same_answer``) is the caller's choice."""
         if loaded is None or loaded.source is not Source.CACHE:
             return None
