@@ -7,6 +7,7 @@ epoch milliseconds (UTC). Pure functions: the caller passes ``now_ms``.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from datetime import datetime, timedelta, timezone
@@ -35,19 +36,29 @@ def time_ms(value: Any, field: str) -> int | None:
     """
     if value is None:
         return None
-    if (number := _number(value)) is not None:
-        return int(number)
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=timezone.utc)
-            return (parsed - _EPOCH) // _MS
+        if (ms := _iso_ms(value)) is not None:
+            return ms
+    elif (number := _number(value)) is not None:
+        return int(number)
     log.warning("unparseable upstream DateTime ignored", extra={"field": field, "value": repr(value)})
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_ms(text: str) -> int | None:
+    """An ISO-8601 string as epoch ms (naive means UTC); ``None`` if it does not parse.
+
+    Cached: a state repeats the same few period bounds and stamps in every entitlement
+    and every customer (≈ 1 µs per parse saved, several per entitlement).
+    """
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return (parsed - _EPOCH) // _MS
 
 
 def iso_utc(ms: int) -> str:
@@ -74,10 +85,18 @@ def _enum(kind: type[E], value: Any, field: str) -> E | None:
     if value is None:
         return None
     try:
-        return kind(value)
-    except ValueError:
+        member = _members(kind).get(value)
+    except TypeError:  # unhashable JSON (a list or an object)
+        member = None
+    if member is None:
         log.warning("unknown upstream enum value ignored", extra={"field": field, "value": repr(value)})
-        return None
+    return member
+
+
+@functools.cache
+def _members(kind: type[E]) -> dict[Any, E]:
+    """Value → member of an enum: a dict lookup instead of ``kind(value)`` (≈ 0.6 µs)."""
+    return {member.value: member for member in kind}
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
