@@ -7,10 +7,16 @@
     event-loop thread *in situ* (``time.thread_time`` around the handler: a hit never
     suspends) and the loop thread's CPU per call.
 
+``python -m bench.hotpath listener [ROUNDS]``
+    The floor server (``bench.floor``, a boolean check's prebuilt answer) started
+    alternately with ``GRPC_EXPERIMENTS`` at our default (``-event_engine_listener``) and
+    empty (grpcio's own defaults), h2load at concurrency 64 from outside; prints calls/s
+    and server CPU µs per call of each, ROUNDS times (default 5).
+
 ``python -m bench.hotpath http``
-    CPU per upstream GET (Edge, 20 entitlements, JSON decoded) with httpx as the sidecar
-    configures it, and with aiohttp, against the emulator. Run it with and without a
-    ``sniffio`` module importable to see what httpcore's failed ``import sniffio`` costs.
+    CPU per upstream GET (Edge, 20 entitlements, JSON decoded) against the emulator with
+    the sidecar's client (httpx over httpx-aiohttp's aiohttp transport), with httpx's own
+    transport (httpcore over anyio) and with a bare aiohttp session.
 """
 from __future__ import annotations
 
@@ -101,46 +107,90 @@ async def _http(upstream: str, requests: int = 300) -> None:
     url = f"{upstream}/v1/c/{data.COLD_CUSTOMER}/entitlements-state.json"
     headers = {"X-API-KEY": data.API_KEY, "X-API-VERSION": "1"}
 
-    async def with_httpx() -> float:
+    async def timed(get: Callable[[], Awaitable[Any]]) -> float:
+        for _ in range(20):
+            await get()
+        started = time.thread_time()
+        for _ in range(requests):
+            await get()
+        return (time.thread_time() - started) / requests * 1e6
+
+    async def with_sidecar_client() -> float:
         resource = resources.http_client()  # the sidecar's own client settings
         client = await resource.__anext__()
         try:
-            for _ in range(20):
-                (await client.get(url, headers=headers)).json()
-            started = time.thread_time()
-            for _ in range(requests):
-                (await client.get(url, headers=headers)).json()
-            return (time.thread_time() - started) / requests * 1e6
+            return await timed(lambda: _json(client.get(url, headers=headers)))
         finally:
             await resource.aclose()
 
+    async def with_httpcore() -> float:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            return await timed(lambda: _json(client.get(url, headers=headers)))
+
     async def with_aiohttp() -> float:
         async with aiohttp.ClientSession() as session:
-            for _ in range(20):
+            async def get() -> Any:
                 async with session.get(url, headers=headers) as response:
-                    await response.json()
-            started = time.thread_time()
-            for _ in range(requests):
-                async with session.get(url, headers=headers) as response:
-                    await response.json()
-            return (time.thread_time() - started) / requests * 1e6
+                    return await response.json()
+            return await timed(get)
 
-    try:
-        import sniffio  # noqa: F401
-        note = "sniffio importable"
-    except ImportError:
-        note = "sniffio NOT importable (httpcore retries the import on every request)"
-    print(note)
     for _ in range(2):
-        print(f"httpx GET + JSON: {await with_httpx():.0f} µs CPU/request; "
-              f"aiohttp: {await with_aiohttp():.0f} µs", flush=True)
+        print(f"µs CPU per GET + JSON: sidecar client (httpx + aiohttp transport) "
+              f"{await with_sidecar_client():.0f}; httpx's own transport "
+              f"{await with_httpcore():.0f}; bare aiohttp {await with_aiohttp():.0f}", flush=True)
+
+
+async def _json(response: Awaitable[Any]) -> Any:
+    return (await response).json()
+
+
+def _listener(rounds: int, scratch: Path) -> None:
+    import base64
+    import json
+
+    from bootstrap.grpc_runtime import DEFAULT_GRPC_EXPERIMENTS
+    from sidecarpb.v1 import sidecar_pb2 as pb
+
+    answer = pb.GetBooleanEntitlementResponse(has_access=True)
+    answer.entitlement.feature.id = data.BOOLEAN_FEATURE
+    responses = scratch / "responses.json"
+    responses.write_text(json.dumps({"GetBooleanEntitlement": base64.b64encode(
+        answer.SerializeToString()).decode()}))
+    request = pb.GetBooleanEntitlementRequest(customer_id=data.HIT_CUSTOMER,
+                                              feature_id=data.BOOLEAN_FEATURE)
+    generator = load.choose("h2load")
+    variants = {"ours (" + DEFAULT_GRPC_EXPERIMENTS + ")": DEFAULT_GRPC_EXPERIMENTS,
+                "grpcio's defaults": ""}
+    totals: dict[str, list[float]] = {name: [] for name in variants}
+    for round_ in range(rounds):
+        for name, experiments in variants.items():
+            server = procs.start("floor", [sys.executable, "-m", "bench.floor", "--responses",
+                                           str(responses)],
+                                 procs.python_env(GRPC_EXPERIMENTS=experiments),
+                                 "Floor is ready", scratch)
+            try:
+                target = load.Target(server.ready["grpc_port"], "GetBooleanEntitlement",
+                                     request.SerializeToString(),
+                                     response_size=answer.ByteSize())
+                result = generator.run(target, 64, 1.0, 4.0, server.process.pid)
+            finally:
+                server.stop()
+            totals[name].append(result.cpu_us_per_call)
+            print(f"round {round_ + 1}: GRPC_EXPERIMENTS {name:>32}: {result.rps:6.0f} calls/s, "
+                  f"{result.cpu_us_per_call:4.0f} µs CPU/call", flush=True)
+    for name, cpu in totals.items():
+        print(f"median CPU µs/call, {name}: {sorted(cpu)[len(cpu) // 2]:.0f}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] not in ("handlers", "http"):
+    if not args or args[0] not in ("handlers", "http", "listener"):
         print(__doc__)
         return 2
+    if args[0] == "listener":
+        with tempfile.TemporaryDirectory(prefix="bench-hotpath-") as scratch:
+            _listener(int(args[1]) if len(args) > 1 else 5, Path(scratch))
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-hotpath-") as scratch:
         snapshot = data.write_snapshot(Path(scratch) / "scenario.json")
         emulator = procs.start("emulator", procs.emulator_argv(snapshot, data.API_KEY),

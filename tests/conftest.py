@@ -5,9 +5,16 @@ import os
 from typing import AsyncIterator
 
 import pytest
-from stigg_emulator import StiggEmulator
 
-from support.sidecar import API_KEY
+from bootstrap import grpc_runtime
+
+# In-process gRPC servers in the tests run as the sidecar's do (grpc reads
+# GRPC_EXPERIMENTS when first imported: before anything below imports it).
+grpc_runtime.prepare()
+
+from stigg_emulator import StiggEmulator  # noqa: E402
+
+from support.sidecar import API_KEY  # noqa: E402
 
 
 if os.environ.get("TEST_EVENT_LOOP", "").strip().lower() == "uvloop":

@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 
-from bootstrap import event_loop
+from bootstrap import event_loop, grpc_runtime
 from bootstrap.logs import configure_logging
 from bootstrap.settings import ConfigurationError, load_sidecar_settings
 
@@ -30,6 +30,7 @@ def sidecar_main() -> int:
     log = logging.getLogger("sidecar")
     for warning in warnings:
         log.warning(warning)
+    grpc_runtime.prepare()  # before grpc is imported (below), inherited by workers
     if settings.workers > 1 and not os.environ.get("WORKERS_CHILD"):
         from bootstrap.workers import supervise
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 from pathlib import Path
 
 from adapters.inbound.grpc.server import GrpcServer
@@ -126,7 +127,8 @@ class SidecarApp:
             self._spawn(follow.execute())
         log.info("Sidecar is ready", extra={"grpc_port": self.grpc_port,
                                              "http_port": self.http_port,
-                                             "event_loop": running_loop_name()})
+                                             "event_loop": running_loop_name(),
+                                             "grpc_experiments": os.environ.get("GRPC_EXPERIMENTS")})
 
     async def _start_usage_sender(self, telemetry) -> None:
         """USAGE_BUFFERING: the usage outbox's sender, started before serving (what a

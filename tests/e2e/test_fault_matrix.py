@@ -73,6 +73,22 @@ async def until(predicate, timeout=3.0):
         await asyncio.sleep(0.01)
 
 
+async def served_from_cache_again(app, client, scenario, timeout=5.0):
+    """Once the feed is back, checks come from the cache again: the first check after a
+    new trust generation refetches, the next is a cache hit. With this file's 300 ms
+    WS_DEAD_AFTER_MS a loaded machine can drop the new socket once more (a new
+    generation, one more refetch), so the pair is retried within ``timeout``."""
+    started = time.monotonic()
+    while True:
+        await until(lambda: app._realtime.live, timeout=3.0)
+        await timed_check(client)
+        scenario.reset_counters()
+        await timed_check(client)
+        if entitlement_reads(scenario) == 0:
+            return
+        assert time.monotonic() - started < timeout, "still refetching after the feed came back"
+
+
 @pytest.fixture
 def scenario(emulator):
     emulator.set_customer("acme", [feature("api-calls", "NUMBER", "Incremental", usageLimit=100,
@@ -153,11 +169,7 @@ async def test_websocket_drop_and_half_open(scenario, monkeypatch):
         assert not r.is_fallback and entitlement_reads(scenario) == 1     # source: live refetch
         ws.set("reset")
         ws.set("pass")
-        await until(lambda: app._realtime.live, timeout=3.0)
-        await timed_check(client)
-        scenario.reset_counters()
-        await timed_check(client)
-        assert entitlement_reads(scenario) == 0
+        await served_from_cache_again(app, client, scenario)
 
 
 @pytest.mark.parametrize("jump", [timedelta(days=40), -timedelta(days=40)])

@@ -59,6 +59,7 @@ def test_invalid_configuration_exits_non_zero_naming_the_variable(variable, valu
 def process(emulator):
     emulator.set_customer("acme", [feature("sso")])
     env = sidecar_env(**base_env(emulator.base_url), REDIS_PASSWORD="redis-pass-xyz")
+    env.pop("GRPC_EXPERIMENTS", None)  # the sidecar's own default applies
     child = subprocess.Popen([sys.executable, "-m", "bootstrap"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     yield child
@@ -84,6 +85,7 @@ async def test_process_serves_probes_health_reflection_and_stops_on_sigterm(proc
     ready = await _ready_line(process)
     grpc_port, http_port = ready["grpc_port"], ready["http_port"]
     assert ready["event_loop"] == "uvloop"  # EVENT_LOOP=auto with uvloop installed
+    assert ready["grpc_experiments"] == "-event_engine_listener"
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
         assert (await http.get("/livez")).json() == {"status": "UP"}
         readyz = await http.get("/readyz")

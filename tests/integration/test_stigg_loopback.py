@@ -57,6 +57,8 @@ class Step:
     body: Any = None
     delay_s: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    #: Abort the connection instead of answering (a crash or reset mid-request).
+    drop: bool = False
 
 
 @dataclass
@@ -91,13 +93,15 @@ class LoopbackStigg:
         self.closing.set()
         await self._runner.cleanup()
 
-    async def _answer(self, default: Any) -> web.Response:
+    async def _answer(self, request: web.Request, default: Any) -> web.Response:
         step = self.script.pop(0) if self.script else Step(body=default)
         if step.delay_s:
             try:
                 await asyncio.wait_for(self.closing.wait(), step.delay_s)
             except asyncio.TimeoutError:
                 pass
+        if step.drop and request.transport is not None:
+            request.transport.abort()
         return web.json_response(step.body, status=step.status, headers=step.headers)
 
     async def _record(self, request: web.Request, body: Any) -> None:
@@ -108,7 +112,7 @@ class LoopbackStigg:
         await self._record(request, None)
         if request.headers.get("X-API-KEY") != API_KEY:
             return web.json_response({"message": "Unauthorized"}, status=401)
-        return await self._answer({"data": {"entitlementsState": STATE}})
+        return await self._answer(request, {"data": {"entitlementsState": STATE}})
 
     async def _graphql(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -126,7 +130,7 @@ class LoopbackStigg:
                 "SdkConfiguration": {"data": {"sdkConfiguration": {"isWidgetWatermarkEnabled": False}}},
                 "ReportEvent": {"data": {"reportEvent": None}},
             }.get(operation)
-        return await self._answer(default)
+        return await self._answer(request, default)
 
     def _problems(self, body: dict[str, Any]) -> list[str]:
         document = parse(body["query"])
@@ -234,9 +238,39 @@ async def test_a_slow_server_cannot_hold_the_call_past_its_budget(stigg: Loopbac
     stigg.script = [Step(body={"data": {"entitlementsState": STATE}}, delay_s=5.0)]
     source = EdgeEntitlementSource(edge_url=stigg.url, **wiring(client))
     started = time.monotonic()
-    with pytest.raises(UpstreamUnavailableError):
+    with pytest.raises(UpstreamUnavailableError) as caught:
         await source.fetch(CustomerKey("c"), consistent=False, budget=budget(0.5))
     assert time.monotonic() - started < 0.5 + 0.15
+    assert caught.value.message.startswith("timed out after "), caught.value.message
+
+
+async def test_a_dropped_connection_is_a_connection_failure_not_a_timeout(
+        stigg: LoopbackStigg, client: httpx.AsyncClient) -> None:
+    """httpx-aiohttp maps "Server disconnected" to httpx.ConnectTimeout; the message
+    must still say what happened, and fast (every attempt dropped: retried, then failed).
+    aiohttp itself resends an idempotent request once when a reused keep-alive
+    connection turns out closed, so upstream may see more requests than our attempts."""
+    stigg.script = [Step(drop=True) for _ in range(20)]
+    source = EdgeEntitlementSource(edge_url=stigg.url, **wiring(client))
+    started = time.monotonic()
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        await source.fetch(CustomerKey("c"), consistent=False, budget=budget(5.0))
+    assert time.monotonic() - started < 2.5  # backoff ≤ 0.25 + 0.5 + 1.0 s
+    assert 4 <= len(stigg.seen) <= 8
+    assert caught.value.message.startswith("connection failed: ServerDisconnectedError"), caught.value.message
+
+
+async def test_a_refused_connection_is_a_connection_failure(client: httpx.AsyncClient) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = EdgeEntitlementSource(edge_url=f"http://127.0.0.1:{port}", **wiring(client))
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        await source.fetch(CustomerKey("c"), consistent=False, budget=budget(0.2))
+    assert caught.value.message.startswith("connection failed: "), caught.value.message
+    assert "timed out" not in caught.value.message
 
 
 async def test_retries_stop_at_the_budget(stigg: LoopbackStigg, client: httpx.AsyncClient) -> None:

@@ -80,6 +80,28 @@ def retry_after_s(response: httpx.Response) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
+def cause_chain(error: BaseException) -> list[BaseException]:
+    """``error``, its ``__cause__``, that one's cause… (at most 16 links)."""
+    chain = [error]
+    while chain[-1].__cause__ is not None and len(chain) < 16:
+        chain.append(chain[-1].__cause__)
+    return chain
+
+
+def timed_out(error: BaseException) -> bool:
+    """Whether a transport failure was a timeout rather than a failed connection.
+
+    Decided by the cause chain, not by the httpx class alone: httpx-aiohttp maps every
+    ``aiohttp.ClientConnectionError`` (refused, reset, "Server disconnected") to
+    ``httpx.ConnectTimeout``. A timeout has a ``TimeoutError`` in its chain (asyncio's,
+    aiohttp's ``ServerTimeoutError``, httpcore's via anyio), or is an httpx timeout with
+    no cause at all (raised directly, as a test transport does).
+    """
+    if any(isinstance(link, TimeoutError) for link in cause_chain(error)):
+        return True
+    return isinstance(error, httpx.TimeoutException) and error.__cause__ is None
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """At most ``max_attempts``; retry n (0-based) waits uniform(0, min(max, base·2^n)) s."""
@@ -160,10 +182,11 @@ class StiggHttp:
             async with asyncio.timeout(remaining):
                 response = await self._client.request(
                     method, url, timeout=httpx.Timeout(remaining), **kwargs)
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            raise _Failed(UpstreamUnavailableError(f"timed out after {remaining:.3f} s"), True, cause=exc)
-        except httpx.TransportError as exc:
-            raise _Failed(UpstreamUnavailableError(self._redact(f"connection failed: {type(exc).__name__}: {exc}")),
+        except (TimeoutError, httpx.TransportError) as exc:
+            if timed_out(exc):
+                raise _Failed(UpstreamUnavailableError(f"timed out after {remaining:.3f} s"), True, cause=exc)
+            root = cause_chain(exc)[-1]
+            raise _Failed(UpstreamUnavailableError(self._redact(f"connection failed: {type(root).__name__}: {root}")),
                           True, cause=exc)
         except httpx.HTTPError as exc:
             raise _Failed(UpstreamUnavailableError(self._redact(f"{type(exc).__name__}: {exc}")), False, cause=exc)

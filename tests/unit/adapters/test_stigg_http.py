@@ -303,3 +303,29 @@ async def test_all_failures_are_upstream_errors() -> None:
     for failure in (httpx.Response(418), httpx.UnsupportedProtocol("ftp"), httpx.TooManyRedirects("loop")):
         with pytest.raises(UpstreamError):
             await call(make(Upstream(failure), time), time, seconds=1)
+
+
+def _caused(error: Exception, cause: BaseException) -> Exception:
+    error.__cause__ = cause
+    return error
+
+
+@pytest.mark.parametrize("failure,message", [
+    (httpx.ReadTimeout("slow"), "timed out after 10.000 s"),
+    (_caused(httpx.ReadTimeout("slow"), _caused(RuntimeError("httpcore"), TimeoutError())),
+     "timed out after 10.000 s"),
+    # httpx-aiohttp's mapping: every aiohttp connection error becomes ConnectTimeout
+    (_caused(httpx.ConnectTimeout("Server disconnected"), ConnectionResetError("Server disconnected")),
+     "connection failed: ConnectionResetError: Server disconnected"),
+    (_caused(httpx.ConnectTimeout("t"), TimeoutError("sock_read")), "timed out after 10.000 s"),
+    (httpx.ConnectError("refused"), "connection failed: ConnectError: refused"),
+])
+async def test_timeouts_and_connection_failures_are_told_apart_by_their_cause(
+        failure: Exception, message: str) -> None:
+    time = FakeTime()
+    client = httpx.AsyncClient(transport=httpx.MockTransport(Upstream(failure).handler))
+    http = StiggHttp(client, api_key=API_KEY, instance_id="inst-1", user_agent="ua", clock=time,
+                     sleep=time.sleep, policy=RetryPolicy(max_attempts=1))
+    with pytest.raises(UpstreamUnavailableError) as caught:
+        await call(http, time)
+    assert caught.value.message == message
