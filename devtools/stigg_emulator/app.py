@@ -146,6 +146,8 @@ class UpstreamRoutes:
             early = await self._fault_answer(fault)
             if early == "drop":
                 return _drop(request, record)
+            if early == "malformed":
+                return _malformed(request, record)
             if early is not None:
                 return _finish(record, *early)
         if request.headers.get("X-API-KEY") != emu.api_key:
@@ -162,6 +164,8 @@ class UpstreamRoutes:
         """An early answer for ``fault``, ``"drop"``, or None to continue."""
         if fault.mode == "down":
             return "drop"
+        if fault.mode == "malformed":
+            return "malformed"
         if fault.mode == "slow":
             await asyncio.sleep(fault.delay_ms / 1000)
             return None
@@ -192,6 +196,16 @@ def _drop(request: web.Request, record: RequestRecord) -> web.Response:
     transport = request.transport
     if transport is not None:
         transport.abort()
+    return web.Response(status=204)
+
+
+def _malformed(request: web.Request, record: RequestRecord) -> web.Response:
+    """Write a response no HTTP client accepts, then close; the returned one is never written."""
+    record.status = None
+    transport = request.transport
+    if transport is not None:
+        transport.write(b"HTTP/1.1 2OO NOT-A-STATUS\r\nthis is not a header line\r\n\r\n")
+        transport.close()
     return web.Response(status=204)
 
 

@@ -5,6 +5,8 @@ Modes:
 - ``none``: clear faults (see :meth:`FaultPlan.set`).
 - ``down``: abort the TCP connection without any response (the client sees a
   connection error, e.g. ``httpx.RemoteProtocolError``).
+- ``malformed``: answer bytes that are not HTTP (a garbage status line), then close
+  the connection (the client's parser rejects the response).
 - ``slow``: sleep ``delay_ms`` milliseconds, then answer normally.
 - ``unauthorized``: HTTP 401 with a JSON error body.
 - ``status``: HTTP ``status`` (e.g. 503, 429) with a JSON error body and, when
@@ -27,7 +29,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-MODES = ("none", "down", "slow", "unauthorized", "status", "graphql_error",
+MODES = ("none", "down", "malformed", "slow", "unauthorized", "status", "graphql_error",
          "apply_then_drop")
 TARGETS = ("all", "edge", "graphql")
 WRITE_OPERATIONS = frozenset({"reportUsage", "reportUsageBulk", "reportEvent"})

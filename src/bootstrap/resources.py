@@ -27,9 +27,14 @@ async def http_client() -> AsyncIterator[httpx.AsyncClient]:
     The client is httpx (its API, request/response model and exception types are what
     the adapters use); the connections under it are aiohttp's, through httpx-aiohttp's
     ``AiohttpTransport``: ~0.55 ms less CPU per upstream request than httpx's own
-    httpcore/anyio transport (docs/performance.md, "Upstream client"). HTTP/1.1 only;
-    httpx's write timeout has no aiohttp counterpart (each call's overall
-    ``asyncio.timeout`` in ``StiggHttp`` bounds it).
+    httpcore/anyio transport (docs/performance.md, "Upstream client"). What differs
+    from httpx's own transport (review of the switch): HTTP/1.1 only; no write timeout
+    (each call's overall ``asyncio.timeout`` in ``StiggHttp`` bounds it); up to
+    ``MAX_CONNECTIONS`` idle keep-alive sockets for 5 s (``max_keepalive_connections`` is
+    not passed on); aiohttp resends a GET once by itself on a closed keep-alive
+    connection; its parser rejects headers over 8190 bytes or more than 128 of them
+    (``StiggHttp`` retries that as a connection failure); and a malformed chunk after
+    the headers is noticed only when the call's time budget ends (aiohttp's C parser).
     """
     limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=20)
     client = httpx.AsyncClient(

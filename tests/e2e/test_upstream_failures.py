@@ -24,7 +24,8 @@ def check(customer: str = "acme", feature_id: str = "api-calls", requested: floa
 
 
 @pytest.mark.parametrize("fault", [
-    dict(mode="down"), dict(mode="slow", delay_ms=3000), dict(mode="status", status=503),
+    dict(mode="down"), dict(mode="malformed"), dict(mode="slow", delay_ms=3000),
+    dict(mode="status", status=503),
     dict(mode="unauthorized"), dict(mode="status", status=500)])
 async def test_cold_read_with_upstream_failing_answers_fallback_in_budget(
         emulator, start_sidecar, fault):
@@ -90,6 +91,7 @@ async def test_edge_disabled_reads_through_graphql(emulator, start_sidecar):
 
 @pytest.mark.parametrize("fault,status,text", [
     (dict(mode="down"), "UNAVAILABLE", "upstream unavailable"),
+    (dict(mode="malformed"), "UNAVAILABLE", "connection failed"),
     (dict(mode="status", status=503), "UNAVAILABLE", "upstream unavailable"),
     (dict(mode="unauthorized"), "FAILED_PRECONDITION", "rejected the server API key"),
     (dict(mode="status", status=429), "RESOURCE_EXHAUSTED", ""),

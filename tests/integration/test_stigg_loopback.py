@@ -260,6 +260,40 @@ async def test_a_dropped_connection_is_a_connection_failure_not_a_timeout(
     assert caught.value.message.startswith("connection failed: ServerDisconnectedError"), caught.value.message
 
 
+@pytest.mark.parametrize("answer", [
+    b"garbage\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nX-Big: " + b"x" * 9000 + b"\r\nContent-Length: 2\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(200)) + b"Content-Length: 2\r\n\r\n{}",
+], ids=["garbage status line", "9000-byte header", "200 headers"])
+async def test_a_response_the_transport_rejects_is_a_retried_connection_failure(
+        client: httpx.AsyncClient, answer: bytes) -> None:
+    """aiohttp's parser errors reach StiggHttp as aiohttp exceptions (httpx-aiohttp maps
+    only connection errors and timeouts): an upstream error, retried, never a crash."""
+    requests = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            requests += 1
+            writer.write(answer)
+            await writer.drain()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        source = EdgeEntitlementSource(edge_url=f"http://127.0.0.1:{port}", **wiring(client))
+        with pytest.raises(UpstreamUnavailableError) as caught:
+            await source.fetch(CustomerKey("c"), consistent=False, budget=budget(5.0))
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert caught.value.message.startswith("connection failed: "), caught.value.message
+    assert requests >= 4  # every attempt of the retry policy was made
+
+
 async def test_a_refused_connection_is_a_connection_failure(client: httpx.AsyncClient) -> None:
     import socket
 

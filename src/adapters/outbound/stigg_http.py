@@ -16,7 +16,9 @@ import random
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping
 
+import aiohttp
 import httpx
+from aiohttp.http_exceptions import HttpProcessingError
 
 from domain.model.budget import Budget
 from ports.clock import Clock
@@ -78,6 +80,11 @@ def retry_after_s(response: httpx.Response) -> float | None:
     except ValueError:
         return None
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+#: Transport errors that reach ``StiggHttp`` as themselves, not as httpx errors (the
+#: aiohttp transport under the httpx client maps only its connection and timeout errors).
+UNMAPPED_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (aiohttp.ClientError, HttpProcessingError)
 
 
 def cause_chain(error: BaseException) -> list[BaseException]:
@@ -187,6 +194,13 @@ class StiggHttp:
                 raise _Failed(UpstreamUnavailableError(f"timed out after {remaining:.3f} s"), True, cause=exc)
             root = cause_chain(exc)[-1]
             raise _Failed(UpstreamUnavailableError(self._redact(f"connection failed: {type(root).__name__}: {root}")),
+                          True, cause=exc)
+        except UNMAPPED_TRANSPORT_ERRORS as exc:
+            # aiohttp's own errors that httpx-aiohttp passes through unmapped: a response
+            # its parser rejects (bad status line, header over 8190 bytes, > 128 headers,
+            # bad Content-Length or chunk) — a protocol failure, retried like httpx's
+            # RemoteProtocolError was.
+            raise _Failed(UpstreamUnavailableError(self._redact(f"connection failed: {type(exc).__name__}: {exc}")),
                           True, cause=exc)
         except httpx.HTTPError as exc:
             raise _Failed(UpstreamUnavailableError(self._redact(f"{type(exc).__name__}: {exc}")), False, cause=exc)
