@@ -6,7 +6,7 @@ The server is built by ``adapters.inbound.grpc.server.GrpcServer`` (the class th
 sidecar uses: same grpc.aio options and method registration, health and reflection), on
 the same event loop (``bootstrap.event_loop.run`` with ``EVENT_LOOP`` from the
 environment, as ``bootstrap.__main__``), so its settings cannot drift from the sidecar's. Each configured method returns a prebuilt
-response (parsed once from FILE: ``{"MethodName": "<base64 of serialized response>"}``;
+response (read once from FILE: ``{"MethodName": "<base64 of serialized response>"}``;
 the runner captures these from the real sidecar, so both answer the same bytes). With
 ``--redis-port``, each call first does one Redis ``GET`` of ``--redis-key`` through the
 sidecar's own Redis client (``bootstrap.resources.redis_client``): the floor of a Redis
@@ -39,28 +39,32 @@ from sidecarpb.v1 import sidecar_pb2, sidecar_pb2_grpc
 SERVICE = sidecar_pb2.DESCRIPTOR.services_by_name["SidecarService"]
 
 
-def load_responses(path: Path) -> dict[str, Any]:
-    """Method name → prebuilt response message."""
+def load_responses(path: Path) -> dict[str, bytes]:
+    """Method name → prebuilt response, serialized (as the sidecar's methods return
+    theirs: ``server.sidecar_handlers`` registers no response serializer). Each one is
+    checked to parse as the method's response message."""
     raw = json.loads(path.read_text())
     responses = {}
     for name, encoded in raw.items():
         method = SERVICE.methods_by_name[name]
-        responses[name] = GetMessageClass(method.output_type).FromString(base64.b64decode(encoded))
+        response = base64.b64decode(encoded)
+        GetMessageClass(method.output_type).FromString(response)
+        responses[name] = response
     return responses
 
 
 class FloorServicer(sidecar_pb2_grpc.SidecarServiceServicer):
-    """No-op servicer: configured methods return their prebuilt response.
+    """No-op servicer: configured methods return their prebuilt response (bytes).
 
     ``gate`` is what ``GrpcServer`` expects of a servicer (drain on stop)."""
 
-    def __init__(self, responses: dict[str, Any], redis: Any = None, redis_key: str = "") -> None:
+    def __init__(self, responses: dict[str, bytes], redis: Any = None, redis_key: str = "") -> None:
         self.gate = DrainGate()
         for name, response in responses.items():
             setattr(self, name, self._handler(response, redis, redis_key))
 
     @staticmethod
-    def _handler(response: Any, redis: Any, key: str):
+    def _handler(response: bytes, redis: Any, key: str):
         if redis is None:
             async def answer(request, context):  # noqa: ANN001 - grpc handler
                 return response
@@ -71,7 +75,7 @@ class FloorServicer(sidecar_pb2_grpc.SidecarServiceServicer):
         return answer
 
 
-async def serve(responses: dict[str, Any], redis_port: int | None, redis_key: str) -> None:
+async def serve(responses: dict[str, bytes], redis_port: int | None, redis_key: str) -> None:
     async with AsyncExitStack() as stack:
         redis = None
         if redis_port is not None:

@@ -49,7 +49,6 @@ def _timed(name: str, handler: Handler, totals: dict[str, list[float]]) -> Handl
 async def _handlers(upstream: str, names: list[str]) -> None:
     from adapters.inbound.grpc.server import GrpcServer
     from bootstrap.lifecycle import resolve
-    from sidecarpb.v1 import sidecar_pb2 as pb
 
     env = run.sidecar_env(upstream, True, LOG_LEVEL="warn")
     app = run.in_process_sidecar(env)
@@ -71,8 +70,7 @@ async def _handlers(upstream: str, names: list[str]) -> None:
         for scenario in chosen:
             raw = await asyncio.to_thread(run.call, app.grpc_port, scenario.method,
                                           scenario.request)
-            answer = getattr(pb, f"{scenario.method}Response").FromString(raw)
-            floor_servicer = floor.FloorServicer({scenario.method: answer})
+            floor_servicer = floor.FloorServicer({scenario.method: raw})
             totals: dict[str, list[float]] = {}
             setattr(floor_servicer, scenario.method,
                     _timed("floor", getattr(floor_servicer, scenario.method), totals))

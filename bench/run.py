@@ -327,6 +327,8 @@ class Run:
         self.floors: dict[str, procs.Child] = {}
         self.skipped: dict[str, str] = {}
         self.results: dict[str, Any] = {"scenarios": [], "skipped": {}, "checks": {}}
+        #: Upstream requests of the cell's own baseline windows (``_upstream_direct``).
+        self._direct_requests = 0
 
     def execute(self) -> dict[str, Any]:
         cfg = self.config
@@ -482,21 +484,50 @@ class Run:
                                   self.config.measure_s / self.config.rounds, child.pid)
 
     def _alternate(self, floor: procs.Child, sidecar: procs.Child, scenario: Scenario,
-                   concurrency: int, size: int
-                   ) -> tuple[load.Measurement, load.Measurement, dict[str, Any]]:
-        """F S F S …: warm-up before each server's first window only. Also returns the
-        noise figures of the cell: each round's sidecar ÷ floor throughput and the share
-        of CPU time the hypervisor stole meanwhile (``procs.steal_fraction``)."""
-        floors, sidecars = [], []
+                   concurrency: int, size: int,
+                   baseline: Callable[[float], load.Measurement] | None = None,
+                   ) -> tuple[load.Measurement, load.Measurement, dict[str, Any],
+                              load.Measurement | None]:
+        """F S F S … (F S B F S B … with a ``baseline(warmup_s)`` window, the cold
+        miss's upstream measured directly): warm-up before each one's first window only,
+        so every series sees the same stretch of the VM's noise. Also returns the noise
+        figures of the cell: each round's sidecar ÷ floor throughput and the share of CPU
+        time the hypervisor stole meanwhile (``procs.steal_fraction``)."""
+        floors, sidecars, baselines = [], [], []
         stolen = procs.cpu_times()
         for index in range(self.config.rounds):
             warmup = self.config.warmup_s if index == 0 else 0.0
             floors.append(self._measure(floor, scenario, concurrency, size, warmup))
             sidecars.append(self._measure(sidecar, scenario, concurrency, size, warmup))
+            if baseline is not None:
+                baselines.append(baseline(warmup))
         rounds = [round(s.rps / f.rps, 3) if f.rps else None for f, s in zip(floors, sidecars)]
         noise = {"round_throughput_ratios": rounds,
                  "steal_pct": round(100 * procs.steal_fraction(stolen, procs.cpu_times()), 1)}
-        return load.merge(floors), load.merge(sidecars), noise
+        return (load.merge(floors), load.merge(sidecars), noise,
+                load.merge(baselines) if baselines else None)
+
+    def _upstream_direct(self, concurrency: int) -> Callable[[float], load.Measurement] | None:
+        """One window of the emulator's own latency for the fetch a cold miss makes, at
+        ``concurrency`` (the cold-miss target: the sidecar's p99 is that plus a small
+        constant); ``None`` without h2load."""
+        if not isinstance(self.generator, load.H2Load):
+            return None
+        generator, url = self.generator, (
+            f"{self.upstream}/v1/c/{data.COLD_CUSTOMER}/entitlements-state.json")
+        headers = {"X-API-KEY": data.API_KEY, "X-API-VERSION": "1"}
+
+        def window(warmup_s: float) -> load.Measurement:
+            # Its requests (warm-up included) are not the sidecar's: counted to be
+            # taken out of the cell's upstream requests per call.
+            before = upstream_counts(self.upstream)["total"]
+            measured = generator.run_get(url, headers, concurrency, warmup_s,
+                                         self.config.measure_s / self.config.rounds,
+                                         self.emulator.pid)
+            self._direct_requests += upstream_counts(self.upstream)["total"] - before
+            return measured
+
+        return window
 
     def _measure_scenario(self, scenario: Scenario) -> None:
         if scenario.name in self.skipped:
@@ -514,8 +545,11 @@ class Run:
             before = sidecar_metrics(sidecar)
             if scenario.count_upstream:
                 reset_upstream_counters(self.upstream)
-            floor_result, side_result, noise = self._alternate(floor, sidecar, scenario,
-                                                               concurrency, size)
+                self._direct_requests = 0
+            baseline = (self._upstream_direct(concurrency)
+                        if scenario.name == "cold_miss_metered" else None)
+            floor_result, side_result, noise, direct = self._alternate(
+                floor, sidecar, scenario, concurrency, size, baseline)
             counters = metric_delta(before, sidecar_metrics(sidecar))
             run: dict[str, Any] = {"concurrency": concurrency, "floor": floor_result.as_dict(),
                                    "sidecar": side_result.as_dict(), "sidecar_counters": counters,
@@ -525,19 +559,14 @@ class Run:
                 # reached it — answered, failed, or cancelled by the load generator at the
                 # end of a window (a cancelled ReportUsage has been sent on already).
                 counts = upstream_counts(self.upstream)
+                counts["total"] -= self._direct_requests
+                counts["edge"] -= self._direct_requests
                 run["upstream"] = counts
                 served = (counters["calls_ok"] + counters["calls_not_ok"]
                           + counters.get("calls_cancelled", 0))
                 run["upstream_per_call"] = round(counts["total"] / served, 4) if served else None
-            if scenario.name == "cold_miss_metered" and isinstance(self.generator, load.H2Load):
-                # The emulator's own latency for the fetch a cold miss makes (the target:
-                # a cold miss's p99 is that plus a small constant).
-                edge = self.generator.run_get(
-                    f"{self.upstream}/v1/c/{data.COLD_CUSTOMER}/entitlements-state.json",
-                    {"X-API-KEY": data.API_KEY, "X-API-VERSION": "1"}, concurrency,
-                    self.config.warmup_s, self.config.measure_s / self.config.rounds,
-                    self.emulator.pid)
-                run["upstream_direct"] = edge.as_dict()
+            if direct is not None:
+                run["upstream_direct"] = direct.as_dict()
             run["ratios"] = report.ratios(floor_result, side_result)
             entry["runs"].append(run)
             log(f"{scenario.name} c={concurrency}: floor {floor_result.rps:.0f}/s "

@@ -7,7 +7,6 @@ RPCs are refused while in-flight ones get ``SHUTDOWN_GRACE_MS``, then clients cl
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 from pathlib import Path
@@ -119,7 +118,7 @@ class SidecarApp:
         if s.gc_freeze_interval_ms:
             policy = FreezePolicy()  # freezes what start-up loaded (modules, outbox index)
             self._spawn(freeze_periodically(policy, s.gc_freeze_interval_ms / 1000))
-            telemetry.watch_gc(gc.get_freeze_count)
+            telemetry.watch_gc(policy.frozen_objects)
         if s.realtime_enabled:
             self._realtime = await resolve(self.container.realtime())
             telemetry.watch_realtime(lambda: self._realtime.status()["lastMessageAgeSeconds"])

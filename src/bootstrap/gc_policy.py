@@ -16,6 +16,11 @@ In the steady state it does nothing. What it gives up: a reference cycle that be
 garbage only after it was frozen is never collected; such cycles are rare here (cached
 values are acyclic, short-lived cycles die in generation 0) and only objects alive
 during growth are frozen. ``sidecar_gc_frozen_objects`` shows the frozen set's size.
+
+``gc.get_freeze_count()`` walks the whole frozen list (≈ 20 ms for 3 million objects,
+measured; the event loop waits meanwhile), so the policy counts at most once per
+freeze and only when asked (``frozen_objects``, read by a ``/metrics`` scrape): in the
+steady state a scrape costs nothing, while the cache grows one walk per freeze.
 """
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ class FreezePolicy:
     def __init__(self) -> None:
         gc.freeze()
         self._seen = _promotions()
+        self._counted: int | None = None
 
     def tick(self) -> bool:
         promotions = _promotions()
@@ -45,12 +51,19 @@ class FreezePolicy:
             return False
         gc.freeze()
         self._seen = promotions
+        self._counted = None
         return True
+
+    def frozen_objects(self) -> int:
+        """Objects frozen as of the last freeze (counted on the first call after it)."""
+        if self._counted is None:
+            self._counted = gc.get_freeze_count()
+        return self._counted
 
 
 async def freeze_periodically(policy: FreezePolicy, interval_s: float) -> None:
     """``policy.tick()`` every ``interval_s`` seconds until cancelled."""
     while True:
         await asyncio.sleep(interval_s)
-        if policy.tick():
-            log.debug("long-lived objects frozen", extra={"frozen_objects": gc.get_freeze_count()})
+        if policy.tick() and log.isEnabledFor(logging.DEBUG):
+            log.debug("long-lived objects frozen", extra={"frozen_objects": policy.frozen_objects()})

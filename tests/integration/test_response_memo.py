@@ -164,13 +164,13 @@ async def test_requests_padded_with_unknown_fields_are_answered_but_never_kept(s
 def test_the_memo_is_bounded_by_bytes_too():
     memo = ResponseMemo(lambda freshness: True, max_entries=100, max_bytes=10)
     for raw in (b"aaaa", b"bbbb", b"cccc"):
-        memo.store(raw, "yes", raw)  # no ByteSize(): the request's bytes only
-    assert memo.lookup(b"aaaa") is None and memo.lookup(b"cccc") == b"cccc"
-    assert len(memo) == 2 and memo.size_bytes == 8
-    memo.store(b"x" * 11, "yes", b"X")  # larger than the whole bound: not kept
-    assert memo.stored(b"x" * 11) is None and memo.size_bytes == 8
-    memo.store(b"cccc", "yes", b"again")  # replacing an entry does not double-count
-    assert memo.size_bytes == 8 and memo.lookup(b"cccc") == b"again"
+        memo.store(raw, "yes", raw[:1])  # 4 request bytes + 1 response byte each
+    assert memo.lookup(b"aaaa") is None and memo.lookup(b"cccc") == b"c"
+    assert len(memo) == 2 and memo.size_bytes == 10
+    memo.store(b"x" * 10, "yes", b"X")  # larger than the whole bound: not kept
+    assert memo.stored(b"x" * 10) is None and memo.size_bytes == 10
+    memo.store(b"cccc", "yes", b"C")  # replacing an entry does not double-count
+    assert memo.size_bytes == 10 and memo.lookup(b"cccc") == b"C"
 
 
 async def test_a_call_the_client_cancels_is_recorded_as_cancelled(sidecar):

@@ -51,3 +51,16 @@ def test_a_negative_interval_is_a_configuration_error(monkeypatch):
     monkeypatch.setenv("GC_FREEZE_INTERVAL_MS", "-1")
     with pytest.raises(ConfigurationError, match="GC_FREEZE_INTERVAL_MS"):
         load_sidecar_settings()
+
+
+def test_the_frozen_count_walks_the_frozen_list_once_per_freeze(unfrozen, mocker):
+    policy = FreezePolicy()
+    walk = mocker.spy(gc, "get_freeze_count")
+    first = policy.frozen_objects()
+    assert [policy.frozen_objects() for _ in range(3)] == [first] * 3  # scrapes: no walk
+    assert walk.call_count == 1
+    grown = [entitlement_set(boolean(f"f{i}")) for i in range(2000)]
+    gc.collect(1)
+    assert policy.tick()
+    assert policy.frozen_objects() > first and walk.call_count == 2
+    del grown

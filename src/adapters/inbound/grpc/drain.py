@@ -11,11 +11,13 @@ import asyncio
 
 
 class DrainGate:
+    """``enter``/``leave`` around every call (two integer updates: the hot path); the
+    idle event is only set once draining has begun and the last call left."""
+
     def __init__(self) -> None:
         self._in_flight = 0
         self._draining = False
         self._idle = asyncio.Event()
-        self._idle.set()
 
     @property
     def draining(self) -> bool:
@@ -29,20 +31,20 @@ class DrainGate:
         """Admit one call; ``False`` when draining (the caller answers ``UNAVAILABLE``)."""
         if self._draining:
             return False
-        if not self._in_flight:
-            self._idle.clear()
         self._in_flight += 1
         return True
 
     def leave(self) -> None:
         self._in_flight -= 1
-        if self._in_flight == 0:
+        if self._draining and not self._in_flight:
             self._idle.set()
 
     async def drain(self, timeout_s: float) -> bool:
         """Refuse new calls, then wait up to ``timeout_s`` seconds for running ones; ``True``
         if all finished."""
         self._draining = True
+        if not self._in_flight:
+            return True
         try:
             await asyncio.wait_for(self._idle.wait(), timeout_s)
         except TimeoutError:

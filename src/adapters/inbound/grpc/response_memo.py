@@ -42,14 +42,15 @@ INPUTS_BYTES = 512
 
 
 class ResponseMemo:
-    """One RPC's memo: ``lookup`` / ``stored`` / ``store`` by serialized request (bytes)."""
+    """One RPC's memo: ``lookup`` / ``stored`` / ``store`` of serialized responses
+    (bytes) by serialized request (bytes)."""
 
     def __init__(self, still_current: Callable[[Freshness], bool],
                  max_entries: int = DEFAULT_MAX_ENTRIES, *, peekable: bool = True,
                  max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         """``peekable``: whether ``lookup`` may answer at all (an in-process cache).
-        ``max_bytes``: bound of request + response bytes held (responses are measured
-        with ``ByteSize()`` when they have it)."""
+        ``max_bytes``: bound of request + response bytes held (responses are kept
+        serialized)."""
         if max_entries < 0 or max_bytes < 0:
             raise ValueError("max_entries and max_bytes must be ≥ 0")
         self._still_current = still_current
@@ -58,9 +59,9 @@ class ResponseMemo:
         self._bytes = 0
         self._peekable = peekable and max_entries > 0
         #: request → (freshness, response, inputs, bytes held)
-        self._entries: dict[bytes, tuple[Freshness, Any, Any, int]] = {}
+        self._entries: dict[bytes, tuple[Freshness, bytes, Any, int]] = {}
 
-    def lookup(self, request: bytes) -> Any | None:
+    def lookup(self, request: bytes) -> bytes | None:
         """The stored response if it is still the answer before any read (counted by the
         domain as a cache hit), else ``None`` (and a stale entry is dropped)."""
         if not self._peekable:
@@ -73,19 +74,19 @@ class ResponseMemo:
         self._drop(request)
         return None
 
-    def stored(self, request: bytes) -> tuple[Freshness, Any, Any, int] | None:
+    def stored(self, request: bytes) -> tuple[Freshness, bytes, Any, int] | None:
         """``(freshness, response, inputs, bytes held)`` kept for ``request``, whether or
         not it still holds."""
         return self._entries.get(request)
 
-    def store(self, request: bytes, freshness: Freshness | None, response: Any,
+    def store(self, request: bytes, freshness: Freshness | None, response: bytes,
               inputs: Any = None) -> None:
         """Keep ``response`` for ``request`` when the answer has a freshness and both fit.
         ``inputs``: what the request mapped to (its ids and query), counted as
         ``INPUTS_BYTES``."""
         if freshness is None or not self._max or len(request) > MAX_REQUEST_BYTES:
             return
-        size = len(request) + (response.ByteSize() if hasattr(response, "ByteSize") else 0)
+        size = len(request) + len(response)
         if inputs is not None:
             size += INPUTS_BYTES
         if size > self._max_bytes:

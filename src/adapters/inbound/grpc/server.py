@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
-from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
@@ -18,19 +18,20 @@ SERVICE_NAME = sidecar_pb2.DESCRIPTOR.services_by_name["SidecarService"].full_na
 MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
-def sidecar_handlers(servicer: SidecarServicer) -> grpc.GenericRpcHandler:
+def sidecar_handlers(servicer: Any) -> grpc.GenericRpcHandler:
     """The SidecarService's method handlers, as the generated registration builds them
-    but with no request deserializer: each method gets the request's bytes and parses
-    them itself (``servicer._rpc``: the bytes key the response memo, and undecodable
-    bytes answer INVALID_ARGUMENT instead of grpc's UNKNOWN with a traceback)."""
+    but with neither a request deserializer nor a response serializer: each method gets
+    the request's bytes, parses them itself and returns the response's bytes
+    (``servicer._rpc``: the request bytes key the response memo, which keeps serialized
+    responses; undecodable bytes answer INVALID_ARGUMENT instead of grpc's UNKNOWN with a
+    traceback). ``servicer``: any object with one such method per RPC."""
     service = sidecar_pb2.DESCRIPTOR.services_by_name["SidecarService"]
     handlers = {}
     for method in service.methods:
-        response_type = GetMessageClass(method.output_type)
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
             getattr(servicer, method.name),
             request_deserializer=None,
-            response_serializer=response_type.SerializeToString,
+            response_serializer=None,
         )
     return grpc.method_handlers_generic_handler(service.full_name, handlers)
 
