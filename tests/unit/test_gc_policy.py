@@ -28,15 +28,47 @@ def test_start_up_is_frozen_and_refcounting_still_frees_frozen_sets(unfrozen):
     assert probe() is None
 
 
-def test_a_tick_freezes_only_after_objects_were_promoted(unfrozen):
-    policy = FreezePolicy()
+def test_a_tick_freezes_only_once_the_old_generation_has_grown(unfrozen):
+    policy = FreezePolicy(min_old_objects=5_000)
     assert not policy.tick()  # nothing promoted since: the steady state costs nothing
     grown = [entitlement_set(boolean(f"f{i}")) for i in range(2000)]
-    gc.collect(1)  # a generation-1 collection, as a growing heap triggers by itself
+    gc.collect(1)
+    gc.collect(1)  # promoted into the old generation, as a growing heap does by itself
     before = gc.get_freeze_count()
     assert policy.tick() and gc.get_freeze_count() > before
     assert not policy.tick()
     del grown
+
+
+class Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_churn_with_promotions_but_no_growth_freezes_nothing(unfrozen):
+    """Request churn runs generation-1 collections without the heap growing (the bug:
+    each such freeze kept the calls' reference cycles for good)."""
+    policy = FreezePolicy(min_old_objects=5_000)
+    before = gc.get_freeze_count()
+    for _ in range(20):
+        in_flight = [Cycle() for _ in range(200)]
+        gc.collect(1)
+        del in_flight
+        assert not policy.tick()
+    assert gc.get_freeze_count() <= before
+
+
+def test_garbage_cycles_are_collected_not_frozen(unfrozen):
+    policy = FreezePolicy(min_old_objects=1)
+    kept = [entitlement_set(boolean(f"f{i}")) for i in range(200)]
+    gc.collect(1)
+    gc.collect(1)
+    garbage = [Cycle() for _ in range(500)]
+    probe = weakref.ref(garbage[0])
+    del garbage  # cyclic garbage not yet collected when the freeze comes
+    assert policy.tick()
+    assert probe() is None
+    del kept
 
 
 @pytest.mark.parametrize("value, expected", [("0", 0), ("250", 250)])
@@ -54,12 +86,13 @@ def test_a_negative_interval_is_a_configuration_error(monkeypatch):
 
 
 def test_the_frozen_count_walks_the_frozen_list_once_per_freeze(unfrozen, mocker):
-    policy = FreezePolicy()
+    policy = FreezePolicy(min_old_objects=1_000)
     walk = mocker.spy(gc, "get_freeze_count")
     first = policy.frozen_objects()
     assert [policy.frozen_objects() for _ in range(3)] == [first] * 3  # scrapes: no walk
     assert walk.call_count == 1
     grown = [entitlement_set(boolean(f"f{i}")) for i in range(2000)]
+    gc.collect(1)
     gc.collect(1)
     assert policy.tick()
     assert policy.frozen_objects() > first and walk.call_count == 2
