@@ -77,3 +77,19 @@ def test_h2load_drives_the_floor(floor_server) -> None:
 def test_markdown_of_an_empty_run_is_well_formed() -> None:
     text = report.markdown({"machine": {}, "config": {}, "scenarios": [], "skipped": {}})
     assert text.startswith("### Benchmark run")
+
+
+def test_instruction_counts_are_read_from_the_run_dump(tmp_path: Path) -> None:
+    from bench import instructions
+
+    (tmp_path / "callgrind.42.1").write_text(
+        "version: 1\ndesc: Trigger: dump run\nevents: Ir I1mr D1mr\nsummary: 6000 30 20\n")
+    (tmp_path / "callgrind.42").write_text(
+        "desc: Trigger: Program termination\nevents: Ir\nsummary: 5\n")
+    events = instructions._events(tmp_path, 42)
+    assert events == {"Ir": 6000, "I1mr": 30, "D1mr": 20}
+    line = instructions._report("hit", 8, {"floor": {"Ir": 3000.0, "I1mr": 10, "D1mr": 10},
+                                           "sidecar": {"Ir": 3150.0, "I1mr": 11, "D1mr": 12}})
+    assert "1.050×" in line and "D1mr 10 / 12 (1.20×)" in line
+    with pytest.raises(RuntimeError, match="no callgrind dump"):
+        instructions._events(tmp_path, 7)
