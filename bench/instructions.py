@@ -15,7 +15,9 @@ neighbours do: the same code and inputs give the same figure within ~1 %, so a c
 of a few percent in the hot path is visible here when the timed ratios of
 ``python -m bench`` cannot resolve it (docs/performance.md). Instructions are not
 time: cache misses, system calls and scheduling are not in them. Every thread of the
-process is counted (grpc's C-core threads too). About 1–2 minutes per scenario (the
+process is counted (grpc's C-core threads too). h2load sees HTTP status only: a
+server answering gRPC errors would still be counted, so the sidecar's answer is
+checked once before counting (``run.check_answer``). About 1–2 minutes per scenario (the
 sidecar starts ~50× slower under valgrind). Not part of ``python -m bench``.
 """
 from __future__ import annotations
@@ -95,6 +97,9 @@ def _measure(scenario: run.Scenario, upstream: str, concurrency: int, calls: int
         if live:
             run.wait_live(sidecar)
         answer = run.call(sidecar.ready["grpc_port"], scenario.method, scenario.request)
+        problem = run.check_answer(scenario.method, answer)
+        if problem:
+            raise RuntimeError(f"{scenario.name}: the sidecar answered badly: {problem}")
     finally:
         sidecar.stop()
     responses = directory / f"{scenario.name}-responses.json"

@@ -14,14 +14,16 @@ frozen is never examined for cycles again, so a cycle frozen as (or before it be
 garbage is never freed. The policy:
 
 - freeze once start-up is done;
-- then, every ``interval_s``, freeze again only if the old generation (objects promoted
-  since the last freeze) holds at least ``min_old_objects`` (default 50,000, a full
-  collection of ≈ 5–10 ms): the heap is growing. Under steady traffic it stays at a
-  few hundred to ~10,000 objects (measured at concurrency 64: hits, cold misses,
-  ReportUsage), so nothing is frozen and nothing leaks;
-- right before each freeze, collect generations 0 and 1 (≈ 1 ms): grpc.aio leaves one
-  small reference cycle per call (``_find_method_handler``'s scope with the call's
-  metadata), and those not collected yet would be frozen for good.
+- then, every ``interval_s``, freeze again only if the heap has grown by
+  ``min_growth_blocks`` (default 50,000) allocated blocks since the last freeze
+  (``sys.getallocatedblocks()``: O(1); a full collection of that many objects is
+  ≈ 5–10 ms). Under steady traffic the heap moves by a few thousand blocks (the calls in
+  flight), so nothing is frozen and nothing leaks;
+- right before each freeze, a full collection of what is not frozen yet (about what
+  the heap grew by since the last freeze): grpc.aio leaves one small reference cycle
+  per call (``_find_method_handler``'s scope with the call's metadata), and those not
+  collected yet — young ones, and ones promoted while their call was still running —
+  would otherwise be frozen for good.
 
 Measured (review of this policy, 2026-12-03): the earlier rule — freeze whenever a
 generation-1 collection had run — froze under steady traffic as well, since request
@@ -29,7 +31,8 @@ churn alone runs them; with that, a sidecar answering ~3,500 hits/s kept ~150 gr
 cycles per freeze, ``sidecar_gc_frozen_objects`` and RSS rising without end (+3 MB a
 minute with a 2 s interval). With the collection first, the frozen set did not grow
 (−48 objects after 30 freezes under load). ``sidecar_gc_frozen_objects`` shows the
-frozen set's size.
+frozen set's size as of the last freeze (frozen objects freed since by reference
+counting are not subtracted until the next one).
 
 ``gc.get_freeze_count()`` walks the whole frozen list (≈ 20 ms for 3 million objects,
 measured; the event loop waits meanwhile), so the policy counts at most once per
@@ -41,12 +44,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 
 log = logging.getLogger("sidecar.gc")
 
 
-#: Objects in the old generation that make a freeze worth it (ours; see above).
-MIN_OLD_OBJECTS = 50_000
+#: Heap growth (allocated blocks) that makes a freeze worth it (ours; see above).
+MIN_GROWTH_BLOCKS = 50_000
 
 
 def _promotions() -> int:
@@ -55,33 +59,34 @@ def _promotions() -> int:
 
 
 class FreezePolicy:
-    """``tick()`` freezes when the old generation has grown to ``min_old_objects``
-    since the last freeze, after collecting the young generations; returns whether it
-    did. Built after start-up, it freezes what start-up loaded at once (also after a
-    young collection)."""
+    """``tick()`` freezes when the heap has grown by ``min_growth_blocks`` allocated
+    blocks since the last freeze (or since its lowest point after it), after a full
+    collection; returns whether it did. Built after start-up, it freezes what start-up
+    loaded at once (after a full collection too)."""
 
-    def __init__(self, min_old_objects: int = MIN_OLD_OBJECTS) -> None:
-        self._min_old = min_old_objects
+    def __init__(self, min_growth_blocks: int = MIN_GROWTH_BLOCKS) -> None:
+        self._min_growth = min_growth_blocks
         self._counted: int | None = None
         self._freeze()
 
     def _freeze(self) -> None:
-        gc.collect(1)  # young garbage (grpc's per-call cycles) is freed, not frozen
+        gc.collect()  # garbage cycles (grpc's per-call ones) are freed, not frozen
         gc.freeze()
         self._seen = _promotions()
+        self._base = sys.getallocatedblocks()
         self._counted = None
 
     def tick(self) -> bool:
-        if _promotions() == self._seen:
-            return False  # no generation-1 collection since: the old generation is as it was
-        if len(gc.get_objects(generation=2)) < self._min_old:
-            self._seen = _promotions()
-            return False
+        blocks = sys.getallocatedblocks()
+        self._base = min(self._base, blocks)  # shrunk (evictions): growth counts from here
+        if _promotions() == self._seen or blocks - self._base < self._min_growth:
+            return False  # nothing promoted, or churn: the heap is about as it was
         self._freeze()
         return True
 
     def frozen_objects(self) -> int:
-        """Objects frozen as of the last freeze (counted on the first call after it)."""
+        """Objects frozen as of the last freeze (counted on the first call after it;
+        frozen objects freed since are still in the figure)."""
         if self._counted is None:
             self._counted = gc.get_freeze_count()
         return self._counted

@@ -29,7 +29,7 @@ def test_start_up_is_frozen_and_refcounting_still_frees_frozen_sets(unfrozen):
 
 
 def test_a_tick_freezes_only_once_the_old_generation_has_grown(unfrozen):
-    policy = FreezePolicy(min_old_objects=5_000)
+    policy = FreezePolicy(min_growth_blocks=5_000)
     assert not policy.tick()  # nothing promoted since: the steady state costs nothing
     grown = [entitlement_set(boolean(f"f{i}")) for i in range(2000)]
     gc.collect(1)
@@ -48,26 +48,32 @@ class Cycle:
 def test_churn_with_promotions_but_no_growth_freezes_nothing(unfrozen):
     """Request churn runs generation-1 collections without the heap growing (the bug:
     each such freeze kept the calls' reference cycles for good)."""
-    policy = FreezePolicy(min_old_objects=5_000)
+    policy = FreezePolicy(min_growth_blocks=5_000)
     before = gc.get_freeze_count()
     for _ in range(20):
-        in_flight = [Cycle() for _ in range(200)]
-        gc.collect(1)
+        finished = [Cycle() for _ in range(500)]
+        in_flight = [Cycle() for _ in range(20)]
+        del finished
+        gc.collect(1)  # as churn runs them: the calls in flight are promoted
         del in_flight
         assert not policy.tick()
     assert gc.get_freeze_count() <= before
 
 
 def test_garbage_cycles_are_collected_not_frozen(unfrozen):
-    policy = FreezePolicy(min_old_objects=1)
+    policy = FreezePolicy(min_growth_blocks=1)
+    promoted = [Cycle() for _ in range(500)]  # calls still running at a collection…
+    gc.collect(1)
+    gc.collect(1)
+    old_probe = weakref.ref(promoted[0])
+    del promoted  # … ended since: garbage in the old generation
     kept = [entitlement_set(boolean(f"f{i}")) for i in range(200)]
     gc.collect(1)
-    gc.collect(1)
-    garbage = [Cycle() for _ in range(500)]
-    probe = weakref.ref(garbage[0])
-    del garbage  # cyclic garbage not yet collected when the freeze comes
+    young = [Cycle() for _ in range(500)]
+    young_probe = weakref.ref(young[0])
+    del young  # garbage not yet collected at all
     assert policy.tick()
-    assert probe() is None
+    assert old_probe() is None and young_probe() is None
     del kept
 
 
@@ -86,7 +92,7 @@ def test_a_negative_interval_is_a_configuration_error(monkeypatch):
 
 
 def test_the_frozen_count_walks_the_frozen_list_once_per_freeze(unfrozen, mocker):
-    policy = FreezePolicy(min_old_objects=1_000)
+    policy = FreezePolicy(min_growth_blocks=1_000)
     walk = mocker.spy(gc, "get_freeze_count")
     first = policy.frozen_objects()
     assert [policy.frozen_objects() for _ in range(3)] == [first] * 3  # scrapes: no walk

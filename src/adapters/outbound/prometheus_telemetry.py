@@ -74,7 +74,7 @@ class PrometheusTelemetry(Telemetry):
         )
         self.gc_frozen_objects = Gauge(
             "sidecar_gc_frozen_objects",
-            "Objects frozen out of the cyclic GC (GC_FREEZE_INTERVAL_MS; 0 when off)",
+            "Objects frozen out of the cyclic GC as of the last freeze (GC_FREEZE_INTERVAL_MS; 0 when off)",
             registry=registry,
         )
 
