@@ -15,8 +15,10 @@
 
 ``python -m bench.hotpath http``
     CPU per upstream GET (Edge, 20 entitlements, JSON decoded) against the emulator with
-    the sidecar's client (httpx over httpx-aiohttp's aiohttp transport), with httpx's own
-    transport (httpcore over anyio) and with a bare aiohttp session.
+    the sidecar's own ``StiggHttp`` (straight to httpx-aiohttp's aiohttp transport, body
+    by ``fast_json``), with ``httpx.AsyncClient`` over that same transport (what the
+    sidecar used before), with httpx's own transport (httpcore over anyio) and with a
+    bare aiohttp session.
 """
 from __future__ import annotations
 
@@ -113,13 +115,27 @@ async def _http(upstream: str, requests: int = 300) -> None:
             await get()
         return (time.thread_time() - started) / requests * 1e6
 
-    async def with_sidecar_client() -> float:
-        resource = resources.http_client()  # the sidecar's own client settings
-        client = await resource.__anext__()
+    async def with_stigg_http() -> float:
+        from adapters.outbound.stigg_http import StiggHttp
+        from adapters.outbound.system_clock import SystemClock
+        from domain.model.budget import Budget
+
+        clock = SystemClock()
+        resource = resources.http_transport()  # the sidecar's own transport
+        http = StiggHttp(await resource.__anext__(), api_key=data.API_KEY, instance_id="bench",
+                         user_agent="bench", clock=clock)
+        try:
+            return await timed(lambda: http.get(url, "Edge", Budget.starting(clock.monotonic(), 5)))
+        finally:
+            await resource.aclose()
+
+    async def with_client_over_transport() -> float:
+        resource = resources.http_transport()
+        client = httpx.AsyncClient(transport=await resource.__anext__(), trust_env=False)
         try:
             return await timed(lambda: _json(client.get(url, headers=headers)))
         finally:
-            await resource.aclose()
+            await client.aclose()  # closes the transport too
 
     async def with_httpcore() -> float:
         async with httpx.AsyncClient(trust_env=False) as client:
@@ -133,8 +149,9 @@ async def _http(upstream: str, requests: int = 300) -> None:
             return await timed(get)
 
     for _ in range(2):
-        print(f"µs CPU per GET + JSON: sidecar client (httpx + aiohttp transport) "
-              f"{await with_sidecar_client():.0f}; httpx's own transport "
+        print(f"µs CPU per GET + JSON: StiggHttp (transport + fast_json) "
+              f"{await with_stigg_http():.0f}; httpx.AsyncClient over the same transport "
+              f"{await with_client_over_transport():.0f}; httpx's own transport "
               f"{await with_httpcore():.0f}; bare aiohttp {await with_aiohttp():.0f}", flush=True)
 
 

@@ -98,12 +98,12 @@ class SidecarContainer(containers.DeclarativeContainer):
 
     clock = providers.Singleton(SystemClock)
     telemetry = providers.Singleton(PrometheusTelemetry, registry=registry)
-    http_client = providers.Resource(resources.http_client)
+    http_transport = providers.Resource(resources.http_transport)
 
     # --- outbound: Stigg ---
     api_key = providers.Callable(_api_key, settings)
     _upstream = dict(
-        client=http_client, api_key=api_key, instance_id=instance_id, user_agent=USER_AGENT,
+        transport=http_transport, api_key=api_key, instance_id=instance_id, user_agent=USER_AGENT,
         clock=clock, telemetry=telemetry,
     )
     graphql_url = providers.Callable(lambda s: s.api_url, settings)

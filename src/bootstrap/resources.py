@@ -21,32 +21,29 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 MAX_CONNECTIONS = 100
 
 
-async def http_client() -> AsyncIterator[httpx.AsyncClient]:
-    """One shared keep-alive ``httpx.AsyncClient`` per process (upstream-api.md §6).
+async def http_transport() -> AsyncIterator[httpx.AsyncBaseTransport]:
+    """One shared keep-alive upstream transport per process (upstream-api.md §6).
 
-    The client is httpx (its API, request/response model and exception types are what
-    the adapters use); the connections under it are aiohttp's, through httpx-aiohttp's
+    The adapters speak httpx (its request/response model, transport API and exception
+    types); the connections under it are aiohttp's, through httpx-aiohttp's
     ``AiohttpTransport``: ~0.55 ms less CPU per upstream request than httpx's own
-    httpcore/anyio transport (docs/performance.md, "Upstream client"). What differs
-    from httpx's own transport (review of the switch): HTTP/1.1 only; no write timeout
-    (each call's overall ``asyncio.timeout`` in ``StiggHttp`` bounds it); up to
-    ``MAX_CONNECTIONS`` idle keep-alive sockets for 5 s (``max_keepalive_connections`` is
-    not passed on); aiohttp resends a GET once by itself on a closed keep-alive
-    connection; its parser rejects headers over 8190 bytes or more than 128 of them
-    (``StiggHttp`` retries that as a connection failure); and a malformed chunk after
-    the headers is noticed only when the call's time budget ends (aiohttp's C parser).
+    httpcore/anyio transport (docs/performance.md, "Upstream client"). ``StiggHttp``
+    calls the transport directly, without ``httpx.AsyncClient`` (its docstring says
+    what that saves and what it does in the client's place). What differs from httpx's
+    own transport (review of the switch): HTTP/1.1 only; no write timeout (each call's
+    overall ``asyncio.timeout`` in ``StiggHttp`` bounds it); up to ``MAX_CONNECTIONS``
+    idle keep-alive sockets for 5 s (``max_keepalive_connections`` is not passed on);
+    aiohttp resends a GET once by itself on a closed keep-alive connection; its parser
+    rejects headers over 8190 bytes or more than 128 of them (``StiggHttp`` retries
+    that as a connection failure); and a malformed chunk after the headers is noticed
+    only when the call's time budget ends (aiohttp's C parser).
     """
     limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=20)
-    client = httpx.AsyncClient(
-        transport=AiohttpTransport(limits=limits, trust_env=False),
-        timeout=httpx.Timeout(30.0),
-        follow_redirects=False,
-        trust_env=False,
-    )
+    transport = AiohttpTransport(limits=limits, trust_env=False)
     try:
-        yield client
+        yield transport
     finally:
-        await client.aclose()
+        await transport.aclose()
 
 
 #: Per-command socket timeout of the Redis client, seconds (caching-and-redis.md §3.8).

@@ -43,7 +43,7 @@ from ports.errors import UpstreamAuthError, UpstreamError, UpstreamUnavailableEr
 from ports.telemetry import NullTelemetry
 from tests.fakes import FakeEntitlementSource
 from tests.support.sidecar import PinnedWallClock
-from tests.support.http_client import production_http_client
+from tests.support.http_client import production_http_transport
 
 API_KEY = "contract-key"
 ACME = CustomerKey("acme")
@@ -74,7 +74,7 @@ class Setup:
     snapshot_file: Path
     #: Wall time pinned to the vectors' now; monotonic time real (budgets use it).
     clock: PinnedWallClock
-    http: httpx.AsyncClient
+    http: httpx.AsyncBaseTransport
 
 
 @dataclass
@@ -171,7 +171,7 @@ async def setup(tmp_path) -> AsyncIterator[Setup]:
     emu = StiggEmulator(api_key=API_KEY, scenario=SCENARIO)
     await emu.start(host="127.0.0.1", port=0)
     try:
-        async with production_http_client() as http:
+        async with production_http_transport() as http:
             yield Setup(emu, path, PinnedWallClock(), http)
         assert emu.validation_failures == []
     finally:

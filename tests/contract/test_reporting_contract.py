@@ -40,7 +40,7 @@ from tests.fakes import FakeEventReporter, FakeUsageReporter, epoch_ms
 from tests.support.sidecar import PinnedWallClock
 
 from support.sidecar import API_KEY  # the shared emulator fixture's key
-from tests.support.http_client import production_http_client
+from tests.support.http_client import production_http_transport
 ACME = CustomerKey("acme")
 ACME_R1 = CustomerKey("acme", "res-1")
 METERED = dict(usageLimit=1000, currentUsage=10, usagePeriodStart="2025-07-01T00:00:00.000Z",
@@ -78,7 +78,7 @@ def _break(emu: StiggEmulator) -> Callable[[], None]:
 
 @contextlib.asynccontextmanager
 async def graphql_usage(emu: StiggEmulator) -> AsyncIterator[Harness]:
-    async with production_http_client() as http:
+    async with production_http_transport() as http:
         yield Harness(GraphqlUsageReporter(http, **_wiring(emu)), _break(emu),
                       lambda: [i["idempotencyKey"] for i in emu.usage_inputs])
 
@@ -97,7 +97,7 @@ async def fake_usage(emu: StiggEmulator) -> AsyncIterator[Harness]:
 
 @contextlib.asynccontextmanager
 async def graphql_events(emu: StiggEmulator) -> AsyncIterator[Harness]:
-    async with production_http_client() as http:
+    async with production_http_transport() as http:
         yield Harness(GraphqlEventReporter(http, **_wiring(emu)), _break(emu),
                       lambda: [e["idempotencyKey"] for e in emu.events_received],
                       lambda: [e.get("dimensions") or {} for e in emu.events_received])

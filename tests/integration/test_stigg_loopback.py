@@ -32,7 +32,7 @@ from domain.model.kinds import AccessDeniedReason
 from domain.model.reports import Event, UsageReport
 from ports.errors import UpstreamAuthError, UpstreamUnavailableError
 from ports.telemetry import NullTelemetry
-from tests.support.http_client import production_http_client
+from tests.support.http_client import production_http_transport
 
 SCHEMA_PATH = Path(__file__).parents[2] / "devtools/stigg_emulator/stigg-schema.graphql"
 API_KEY = "loopback-key"
@@ -167,16 +167,16 @@ async def stigg(schema: GraphQLSchema) -> AsyncIterator[LoopbackStigg]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with production_http_client() as shared:
+async def transport() -> AsyncIterator[httpx.AsyncBaseTransport]:
+    async with production_http_transport() as shared:
         yield shared
 
 
 CLOCK = SystemClock()
 
 
-def wiring(client: httpx.AsyncClient, api_key: str = API_KEY) -> dict[str, Any]:
-    return dict(client=client, api_key=api_key, instance_id="inst-7", user_agent="stigg-sidecar-py/it",
+def wiring(transport: httpx.AsyncBaseTransport, api_key: str = API_KEY) -> dict[str, Any]:
+    return dict(transport=transport, api_key=api_key, instance_id="inst-7", user_agent="stigg-sidecar-py/it",
                 clock=CLOCK, telemetry=NullTelemetry())
 
 
@@ -184,8 +184,8 @@ def budget(seconds: float = 5.0) -> Budget:
     return Budget.starting(CLOCK.monotonic(), seconds)
 
 
-async def test_edge_read_encodes_the_customer_and_sends_the_resource(stigg: LoopbackStigg, client: httpx.AsyncClient) -> None:
-    source = EdgeEntitlementSource(edge_url=stigg.url + "/", **wiring(client))
+async def test_edge_read_encodes_the_customer_and_sends_the_resource(stigg: LoopbackStigg, transport: httpx.AsyncBaseTransport) -> None:
+    source = EdgeEntitlementSource(edge_url=stigg.url + "/", **wiring(transport))
     key = CustomerKey("acme/eu?x#1 2%+", "site 1/a&b=c%+")
     result = await source.fetch(key, consistent=False, budget=budget())
     (seen,) = stigg.seen
@@ -202,8 +202,8 @@ async def test_edge_read_encodes_the_customer_and_sends_the_resource(stigg: Loop
     assert entitlement is not None and entitlement.usage.current_usage == 42 and entitlement.has_soft_limit is False
 
 
-async def test_graphql_read(stigg: LoopbackStigg, client: httpx.AsyncClient) -> None:
-    source = GraphqlEntitlementSource(api_url=stigg.url, **wiring(client))
+async def test_graphql_read(stigg: LoopbackStigg, transport: httpx.AsyncBaseTransport) -> None:
+    source = GraphqlEntitlementSource(api_url=stigg.url, **wiring(transport))
     result = await source.fetch(CustomerKey("c-1", "r-1"), consistent=True, budget=budget())
     (seen,) = stigg.seen
     assert seen.headers["x-graphql-operation-name"] == "GetEntitlementsState"
@@ -212,31 +212,31 @@ async def test_graphql_read(stigg: LoopbackStigg, client: httpx.AsyncClient) -> 
     assert result.feature("api-calls") is not None and result.timestamp_ms == 1_752_159_600_000
 
 
-async def test_graphql_customer_not_found_is_in_band(stigg: LoopbackStigg, client: httpx.AsyncClient) -> None:
+async def test_graphql_customer_not_found_is_in_band(stigg: LoopbackStigg, transport: httpx.AsyncBaseTransport) -> None:
     stigg.script = [Step(body={"data": {"entitlementsState": {"accessDeniedReason": "CustomerNotFound",
                                                               "entitlementsV2": []}}})]
-    result = await GraphqlEntitlementSource(api_url=stigg.url, **wiring(client)).fetch(
+    result = await GraphqlEntitlementSource(api_url=stigg.url, **wiring(transport)).fetch(
         CustomerKey("ghost"), consistent=True, budget=budget())
     assert result.customer_reason is AccessDeniedReason.CUSTOMER_NOT_FOUND and result.timestamp_ms == 0
 
 
-async def test_401_is_an_auth_error(stigg: LoopbackStigg, client: httpx.AsyncClient) -> None:
-    source = EdgeEntitlementSource(edge_url=stigg.url, **wiring(client, api_key="wrong-key"))
+async def test_401_is_an_auth_error(stigg: LoopbackStigg, transport: httpx.AsyncBaseTransport) -> None:
+    source = EdgeEntitlementSource(edge_url=stigg.url, **wiring(transport, api_key="wrong-key"))
     with pytest.raises(UpstreamAuthError) as caught:
         await source.fetch(CustomerKey("c"), consistent=False, budget=budget())
     assert len(stigg.seen) == 1 and "wrong-key" not in str(caught.value)
 
 
-async def test_503_then_success_is_retried(stigg: LoopbackStigg, client: httpx.AsyncClient) -> None:
+async def test_503_then_success_is_retried(stigg: LoopbackStigg, transport: httpx.AsyncBaseTransport) -> None:
     stigg.script = [Step(503, {"message": "busy"})]
-    result = await GraphqlEntitlementSource(api_url=stigg.url, **wiring(client)).fetch(
+    result = await GraphqlEntitlementSource(api_url=stigg.url, **wiring(transport)).fetch(
         CustomerKey("c"), consistent=True, budget=budget())
     assert len(stigg.seen) == 2 and result.feature("api-calls") is not None
 
 
-async def test_a_slow_server_cannot_hold_the_call_past_its_budget(stigg: LoopbackStigg, client: httpx.AsyncClient) -> None:
+async def test_a_slow_server_cannot_hold_the_call_past_its_budget(stigg: LoopbackStigg, transport: httpx.AsyncBaseTransport) -> None:
     stigg.script = [Step(body={"data": {"entitlementsState": STATE}}, delay_s=5.0)]
-    source = EdgeEntitlementSource(edge_url=stigg.url, **wiring(client))
+    source = EdgeEntitlementSource(edge_url=stigg.url, **wiring(transport))
     started = time.monotonic()
     with pytest.raises(UpstreamUnavailableError) as caught:
         await source.fetch(CustomerKey("c"), consistent=False, budget=budget(0.5))
@@ -245,13 +245,13 @@ async def test_a_slow_server_cannot_hold_the_call_past_its_budget(stigg: Loopbac
 
 
 async def test_a_dropped_connection_is_a_connection_failure_not_a_timeout(
-        stigg: LoopbackStigg, client: httpx.AsyncClient) -> None:
+        stigg: LoopbackStigg, transport: httpx.AsyncBaseTransport) -> None:
     """httpx-aiohttp maps "Server disconnected" to httpx.ConnectTimeout; the message
     must still say what happened, and fast (every attempt dropped: retried, then failed).
     aiohttp itself resends an idempotent request once when a reused keep-alive
     connection turns out closed, so upstream may see more requests than our attempts."""
     stigg.script = [Step(drop=True) for _ in range(20)]
-    source = EdgeEntitlementSource(edge_url=stigg.url, **wiring(client))
+    source = EdgeEntitlementSource(edge_url=stigg.url, **wiring(transport))
     started = time.monotonic()
     with pytest.raises(UpstreamUnavailableError) as caught:
         await source.fetch(CustomerKey("c"), consistent=False, budget=budget(5.0))
@@ -266,7 +266,7 @@ async def test_a_dropped_connection_is_a_connection_failure_not_a_timeout(
     b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(200)) + b"Content-Length: 2\r\n\r\n{}",
 ], ids=["garbage status line", "9000-byte header", "200 headers"])
 async def test_a_response_the_transport_rejects_is_a_retried_connection_failure(
-        client: httpx.AsyncClient, answer: bytes) -> None:
+        transport: httpx.AsyncBaseTransport, answer: bytes) -> None:
     """aiohttp's parser errors reach StiggHttp as aiohttp exceptions (httpx-aiohttp maps
     only connection errors and timeouts): an upstream error, retried, never a crash."""
     requests = 0
@@ -284,7 +284,7 @@ async def test_a_response_the_transport_rejects_is_a_retried_connection_failure(
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        source = EdgeEntitlementSource(edge_url=f"http://127.0.0.1:{port}", **wiring(client))
+        source = EdgeEntitlementSource(edge_url=f"http://127.0.0.1:{port}", **wiring(transport))
         with pytest.raises(UpstreamUnavailableError) as caught:
             await source.fetch(CustomerKey("c"), consistent=False, budget=budget(5.0))
     finally:
@@ -294,22 +294,22 @@ async def test_a_response_the_transport_rejects_is_a_retried_connection_failure(
     assert requests >= 4  # every attempt of the retry policy was made
 
 
-async def test_a_refused_connection_is_a_connection_failure(client: httpx.AsyncClient) -> None:
+async def test_a_refused_connection_is_a_connection_failure(transport: httpx.AsyncBaseTransport) -> None:
     import socket
 
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    source = EdgeEntitlementSource(edge_url=f"http://127.0.0.1:{port}", **wiring(client))
+    source = EdgeEntitlementSource(edge_url=f"http://127.0.0.1:{port}", **wiring(transport))
     with pytest.raises(UpstreamUnavailableError) as caught:
         await source.fetch(CustomerKey("c"), consistent=False, budget=budget(0.2))
     assert caught.value.message.startswith("connection failed: "), caught.value.message
     assert "timed out" not in caught.value.message
 
 
-async def test_retries_stop_at_the_budget(stigg: LoopbackStigg, client: httpx.AsyncClient) -> None:
+async def test_retries_stop_at_the_budget(stigg: LoopbackStigg, transport: httpx.AsyncBaseTransport) -> None:
     stigg.script = [Step(503, delay_s=0.2) for _ in range(10)]
-    source = GraphqlEntitlementSource(api_url=stigg.url, **wiring(client))
+    source = GraphqlEntitlementSource(api_url=stigg.url, **wiring(transport))
     started = time.monotonic()
     with pytest.raises(UpstreamUnavailableError):
         await source.fetch(CustomerKey("c"), consistent=True, budget=budget(0.7))
@@ -317,9 +317,9 @@ async def test_retries_stop_at_the_budget(stigg: LoopbackStigg, client: httpx.As
     assert 1 <= len(stigg.seen) <= 4
 
 
-async def test_usage_retry_keeps_the_same_idempotency_key(stigg: LoopbackStigg, client: httpx.AsyncClient) -> None:
+async def test_usage_retry_keeps_the_same_idempotency_key(stigg: LoopbackStigg, transport: httpx.AsyncBaseTransport) -> None:
     stigg.script = [Step(503), Step(502)]
-    reporter = GraphqlUsageReporter(api_url=stigg.url, **wiring(client))
+    reporter = GraphqlUsageReporter(api_url=stigg.url, **wiring(transport))
     item = UsageReport(CustomerKey("c-1", "r-1"), "api-calls", 2.0, "idem-123", timestamp_ms=1_752_159_600_000,
                        dimensions={"region": "eu"})
     (ack,) = await reporter.report([item], budget())
@@ -329,20 +329,20 @@ async def test_usage_retry_keeps_the_same_idempotency_key(stigg: LoopbackStigg, 
     assert ack.key == CustomerKey("c-1", "r-1") and ack.current_usage == 3
 
 
-async def test_usage_bulk_input_matches_the_schema(stigg: LoopbackStigg, client: httpx.AsyncClient) -> None:
+async def test_usage_bulk_input_matches_the_schema(stigg: LoopbackStigg, transport: httpx.AsyncBaseTransport) -> None:
     items = [UsageReport(CustomerKey(f"c-{i}"), "api-calls", float(i), f"k-{i}") for i in range(3)]
     stigg.script = [Step(body={"data": {"reportUsageBulk": [
         _measurement({"featureId": "api-calls", "customerId": f"c-{i}"}) for i in range(3)]}})]
-    acks = await GraphqlUsageReporter(api_url=stigg.url, **wiring(client)).report(items, budget())
+    acks = await GraphqlUsageReporter(api_url=stigg.url, **wiring(transport)).report(items, budget())
     assert [a.key.customer_id for a in acks] == ["c-0", "c-1", "c-2"]
     assert stigg.seen[0].json["operationName"] == "ReportUsageBulk"
 
 
-async def test_an_events_chunk_passes_through(stigg: LoopbackStigg, client: httpx.AsyncClient) -> None:
+async def test_an_events_chunk_passes_through(stigg: LoopbackStigg, transport: httpx.AsyncBaseTransport) -> None:
     events = [Event(f"event-{i % 7}", CustomerKey(f"c-{i % 3}", "r" if i % 2 else None), f"key-{i}",
                     {"n": float(i)} if i % 5 == 0 else {}, 1_752_159_600_000 + i if i % 4 == 0 else None)
               for i in range(1000)]
-    await GraphqlEventReporter(api_url=stigg.url, **wiring(client)).report(events, budget())
+    await GraphqlEventReporter(api_url=stigg.url, **wiring(transport)).report(events, budget())
     (seen,) = stigg.seen
     sent = seen.json["variables"]["input"]["usageEvents"]
     assert [e["idempotencyKey"] for e in sent] == [f"key-{i}" for i in range(1000)]
@@ -351,19 +351,20 @@ async def test_an_events_chunk_passes_through(stigg: LoopbackStigg, client: http
     assert sent[5]["dimensions"] == {"n": 5.0} and sent[5]["resourceId"] == "r"
 
 
-async def test_key_check(stigg: LoopbackStigg, client: httpx.AsyncClient) -> None:
-    await GraphqlKeyCheck(api_url=stigg.url, **wiring(client)).check(budget())
+async def test_key_check(stigg: LoopbackStigg, transport: httpx.AsyncBaseTransport) -> None:
+    await GraphqlKeyCheck(api_url=stigg.url, **wiring(transport)).check(budget())
     assert stigg.seen[0].json["operationName"] == "SdkConfiguration"
     stigg.script = [Step(200, {"data": None, "errors": [{"message": "Unauthenticated",
                                                           "extensions": {"code": "Unauthenticated"}}]})]
     with pytest.raises(UpstreamAuthError):
-        await GraphqlKeyCheck(api_url=stigg.url, **wiring(client)).check(budget())
+        await GraphqlKeyCheck(api_url=stigg.url, **wiring(transport)).check(budget())
 
 
 async def test_the_stand_in_rejects_variables_that_do_not_match_the_schema(
-        stigg: LoopbackStigg, client: httpx.AsyncClient) -> None:
+        stigg: LoopbackStigg) -> None:
     bad = {"customerId": "c", "featureId": "f", "value": 1, "createdAtMs": 5}
-    response = await client.post(stigg.url + "/graphql", json={
-        "query": docs.REPORT_USAGE, "operationName": "ReportUsage", "variables": {"input": bad}})
+    async with httpx.AsyncClient(trust_env=False) as client:
+        response = await client.post(stigg.url + "/graphql", json={
+            "query": docs.REPORT_USAGE, "operationName": "ReportUsage", "variables": {"input": bad}})
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"

@@ -1,6 +1,6 @@
-"""The sidecar's own upstream HTTP client (``bootstrap.resources.http_client``) as an
+"""The sidecar's own upstream transport (``bootstrap.resources.http_transport``) as an
 async context manager, so loopback tests exercise the transport production uses
-(httpx over httpx-aiohttp's aiohttp transport), not a default ``httpx.AsyncClient``."""
+(httpx-aiohttp's aiohttp transport), not httpx's default one."""
 from __future__ import annotations
 
 import contextlib
@@ -12,10 +12,10 @@ from bootstrap import resources
 
 
 @contextlib.asynccontextmanager
-async def production_http_client() -> AsyncIterator[httpx.AsyncClient]:
-    resource = resources.http_client()
-    client = await resource.__anext__()
+async def production_http_transport() -> AsyncIterator[httpx.AsyncBaseTransport]:
+    resource = resources.http_transport()
+    transport = await resource.__anext__()
     try:
-        yield client
+        yield transport
     finally:
         await resource.aclose()

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, Mapping, TypeVar
 
+from adapters.outbound import fast_json
 from domain.model.entitlement import (
     CreditEntitlement,
     CreditRate,
@@ -155,7 +156,7 @@ def decode_timestamp(raw: Raw | None) -> int | None:
 
 def _json(raw: Raw, what: str) -> Any:
     try:
-        return json.loads(raw)
+        return fast_json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise CodecError(f"{what}: not JSON ({error})") from None
 

@@ -28,14 +28,14 @@ class EdgeEntitlementSource(EntitlementSource):
     the read use cases count failed fetches. ``sleep``/``uniform`` are for tests."""
 
     def __init__(
-        self, client: httpx.AsyncClient, *, edge_url: str, api_key: str, instance_id: str,
+        self, transport: httpx.AsyncBaseTransport, *, edge_url: str, api_key: str, instance_id: str,
         user_agent: str, clock: Clock, telemetry: Telemetry,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         uniform: Callable[[float, float], float] = random.uniform,
     ) -> None:
         self._base = edge_url.rstrip("/")
         self._clock = clock
-        self._http = StiggHttp(client, api_key=api_key, instance_id=instance_id,
+        self._http = StiggHttp(transport, api_key=api_key, instance_id=instance_id,
                                user_agent=user_agent, clock=clock, sleep=sleep, uniform=uniform)
 
     def url(self, customer_id: str) -> str:

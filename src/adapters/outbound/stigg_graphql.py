@@ -33,7 +33,7 @@ class _GraphqlClient:
     """Constructor shared by the GraphQL adapters; ``sleep`` and ``uniform`` are for tests."""
 
     def __init__(
-        self, client: httpx.AsyncClient, *, api_url: str, api_key: str, instance_id: str,
+        self, transport: httpx.AsyncBaseTransport, *, api_url: str, api_key: str, instance_id: str,
         user_agent: str, clock: Clock, telemetry: Telemetry,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         uniform: Callable[[float, float], float] = random.uniform,
@@ -41,7 +41,7 @@ class _GraphqlClient:
         self._url = api_url.rstrip("/") + "/graphql"
         self._clock = clock
         self._telemetry = telemetry
-        self._http = StiggHttp(client, api_key=api_key, instance_id=instance_id,
+        self._http = StiggHttp(transport, api_key=api_key, instance_id=instance_id,
                                user_agent=user_agent, clock=clock, sleep=sleep, uniform=uniform)
 
     async def _mutate(self, document: str, operation: str, variables: Mapping[str, Any],

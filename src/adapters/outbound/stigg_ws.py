@@ -24,6 +24,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from adapters.outbound import fast_json
 from adapters.outbound.stigg_documents import SUBSCRIPTIONS
 from adapters.outbound.stigg_ws_messages import read_next_payload
 from domain.model.realtime import FeedLive, FeedLost, RealtimeEvent
@@ -204,7 +205,7 @@ class WsRealtimeUpdates(RealtimeUpdates):
         try:
             async with asyncio.timeout(self._timing.ack_timeout_s):
                 while True:
-                    message = json.loads(await socket.recv())
+                    message = fast_json.loads(await socket.recv())
                     self.last_message_at = self._clock.monotonic()
                     if message.get("type") == "connection_ack":
                         return
@@ -217,7 +218,7 @@ class WsRealtimeUpdates(RealtimeUpdates):
         async for raw in socket:
             self.last_message_at = self._clock.monotonic()
             try:
-                message = json.loads(raw)
+                message = fast_json.loads(raw)
             except ValueError:
                 log.warning("real-time frame ignored: not JSON")
                 continue

@@ -66,7 +66,7 @@ class Server:
 
 
 def kwargs(server: Server, time: Time, telemetry: Telemetry | None = None) -> dict[str, Any]:
-    return dict(client=httpx.AsyncClient(transport=httpx.MockTransport(server)), api_key="k",
+    return dict(transport=httpx.MockTransport(server), api_key="k",
                 instance_id="i", user_agent="ua", clock=time, telemetry=telemetry or Recording(),
                 sleep=time.sleep, uniform=lambda low, high: high)
 

@@ -1,6 +1,7 @@
 """Budgeted retries and error classification (upstream-api.md §6, §7), over httpx.MockTransport."""
 from __future__ import annotations
 
+import gzip
 import json
 from typing import Any, Callable
 
@@ -79,8 +80,8 @@ class Upstream:
 
 
 def make(upstream: Upstream, time: FakeTime, jitter: Callable[[float, float], float] | None = None) -> StiggHttp:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(upstream.handler))
-    return StiggHttp(client, api_key=API_KEY, instance_id="inst-1", user_agent="stigg-sidecar-py/test",
+    transport = httpx.MockTransport(upstream.handler)
+    return StiggHttp(transport, api_key=API_KEY, instance_id="inst-1", user_agent="stigg-sidecar-py/test",
                      clock=time, sleep=time.sleep, uniform=jitter or MaxJitter())
 
 
@@ -150,6 +151,49 @@ async def test_sends_the_headers_and_body() -> None:
     assert request.headers["User-Agent"] == "stigg-sidecar-py/test"
     assert request.headers["X-SDK-INSTANCE-ID"] == "inst-1"
     assert json.loads(request.content) == {"query": "query Q { a }", "operationName": "Q", "variables": {"v": 1}}
+
+
+class ClosingStream(httpx.AsyncByteStream):
+    """A response body in chunks that records whether it was closed."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks, self.closed = chunks, False
+
+    async def __aiter__(self):  # type: ignore[override]
+        for chunk in self.chunks:
+            yield chunk
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_does_what_the_httpx_client_did_for_each_request() -> None:
+    """StiggHttp calls the transport itself (no httpx.AsyncClient): the timeout extension
+    is the remaining budget, the client's default Accept headers are sent, a gzip body is
+    decoded, a streamed body is read whole and the response is closed."""
+    body = gzip.compress(json.dumps({"data": {"a": 1}}).encode())
+    stream = ClosingStream(body[:10], body[10:])
+    time = FakeTime()
+    upstream = Upstream(lambda request: httpx.Response(
+        200, headers={"Content-Encoding": "gzip"}, stream=stream))
+    http = make(upstream, time)
+    assert await http.get("http://edge.test/x", "Edge", Budget.starting(time.now, 3.5)) == {"a": 1}
+    (request,) = upstream.requests
+    assert request.extensions["timeout"] == {"connect": 3.5, "read": 3.5, "write": 3.5, "pool": 3.5}
+    assert request.headers["Accept"] == "*/*"
+    assert request.headers["Accept-Encoding"] == "gzip, deflate"
+    assert stream.closed
+
+
+async def test_a_body_that_is_not_json_is_classified_by_its_status() -> None:
+    time = FakeTime()
+    upstream = Upstream(httpx.Response(200, content=b"\xef\xbb\xbf{\"data\": {\"bom\": true}}"),
+                        httpx.Response(404, content=b"<html>not found</html>"))
+    http = make(upstream, time)
+    # A UTF-8 BOM is accepted as json.loads accepts it (fast_json falls back to it).
+    assert await http.get("http://edge.test/x", "Edge", Budget.starting(time.now, 5)) == {"bom": True}
+    with pytest.raises(UpstreamRejectedError, match="HTTP 404"):
+        await http.get("http://edge.test/x", "Edge", Budget.starting(time.now, 5))
 
 
 async def test_get_sends_no_graphql_headers() -> None:
@@ -323,8 +367,8 @@ def _caused(error: Exception, cause: BaseException) -> Exception:
 async def test_timeouts_and_connection_failures_are_told_apart_by_their_cause(
         failure: Exception, message: str) -> None:
     time = FakeTime()
-    client = httpx.AsyncClient(transport=httpx.MockTransport(Upstream(failure).handler))
-    http = StiggHttp(client, api_key=API_KEY, instance_id="inst-1", user_agent="ua", clock=time,
+    transport = httpx.MockTransport(Upstream(failure).handler)
+    http = StiggHttp(transport, api_key=API_KEY, instance_id="inst-1", user_agent="ua", clock=time,
                      sleep=time.sleep, policy=RetryPolicy(max_attempts=1))
     with pytest.raises(UpstreamUnavailableError) as caught:
         await call(http, time)

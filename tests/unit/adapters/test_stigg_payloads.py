@@ -287,3 +287,34 @@ def test_usage_ack_with_nulls_falls_back_to_the_request_item() -> None:
     assert ack.current_usage is None and ack.credit is None and ack.timestamp_ms is None
     ack = read_usage_ack({"id": "m", "customerId": "c", "resourceId": None, "featureId": "f"}, KEY, "f")
     assert ack.key == CustomerKey("c")
+
+
+@pytest.mark.parametrize("fields,check", [
+    # unhashable JSON where an enum is expected: ignored like an unknown value
+    ({"resetPeriod": ["MONTH"]}, lambda e: e.reset_period is None),
+    ({"resetPeriod": {"v": 1}}, lambda e: e.reset_period is None),
+    ({"creditRate": ["x"]}, lambda e: e.credit_rate is None),
+    ({"creditRate": {"amount": 2}}, lambda e: e.credit_rate is None),
+    ({"creditRate": {"amount": "2", "currencyId": "c"}}, lambda e: e.credit_rate is None),
+    ({"enumValues": ["eu", 3, None, "us"]}, lambda e: e.enum_values == ("eu", "us")),
+    ({"resetPeriodConfiguration": ["x"]}, lambda e: e.reset_period_configuration is None),
+    ({"accessDeniedReason": 7, "isGranted": False},
+     lambda e: e.denial_reason is AccessDeniedReason.UNKNOWN),
+    ({"accessDeniedReason": ["Revoked"], "isGranted": None}, lambda e: e.denial_reason is None),
+    ({"usageLimit": float("inf"), "currentUsage": 10**400}, lambda e: e.usage_limit is None
+     and e.usage.current_usage == 0.0),
+])
+def test_odd_json_shapes_read_by_the_null_rules(fields: dict[str, Any], check: Any) -> None:
+    (e,) = read(feature(**fields)).features
+    assert check(e)
+
+
+@pytest.mark.parametrize("raw", [{"refId": 5, "featureType": "NUMBER"},
+                                 {"refId": "x", "featureType": ["NUMBER"]},
+                                 {"refId": "x", "featureType": None}, "not an object"])
+def test_a_feature_of_the_wrong_shape_is_skipped(raw: Any) -> None:
+    assert read(feature(feature=raw), feature("other")).features[0].feature.id == "other"
+
+
+def test_a_customer_level_reason_that_is_not_text_is_none() -> None:
+    assert read(feature(), reason=5).customer_reason is None  # type: ignore[arg-type]
