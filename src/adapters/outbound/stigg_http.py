@@ -9,7 +9,9 @@ machinery, none of which Stigg calls use — was ~0.5 M instructions of a cold m
 4.8 M (callgrind, docs/performance.md "Cold miss"). What the client did that matters
 is done here: the per-request timeout extension, the default ``Accept`` /
 ``Accept-Encoding`` headers, reading the body (decoded by httpx) and closing the
-response.
+response. Not carried over: the client's cookie jar (one jar shared by every customer's
+calls; Stigg's API does not use cookies), so a ``Set-Cookie`` from upstream or a proxy
+in front of it is neither kept nor sent back; redirects were not followed before either.
 
 The retry loop is written out rather than built on tenacity: the budget rule couples
 every decision (attempt timeout = remaining budget, a delay that does not fit ends the

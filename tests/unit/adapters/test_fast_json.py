@@ -54,3 +54,17 @@ def test_what_json_loads_rejects_raises_value_error(raw: bytes | str) -> None:
         json.loads(raw)
     with pytest.raises(ValueError):
         fast_json.loads(raw)
+
+
+def test_nesting_too_deep_for_json_loads_is_a_value_error() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(RecursionError):
+        json.loads(deep)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        fast_json.loads(deep)
+    assert fast_json.loads(b"[" * 500 + b"]" * 500) == json.loads(b"[" * 500 + b"]" * 500)
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-32", "utf-16-le"])
+def test_bytes_in_the_encodings_json_loads_detects(codec: str) -> None:
+    assert fast_json.loads('{"a": "é"}'.encode(codec)) == {"a": "é"}

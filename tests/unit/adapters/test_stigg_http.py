@@ -196,6 +196,14 @@ async def test_a_body_that_is_not_json_is_classified_by_its_status() -> None:
         await http.get("http://edge.test/x", "Edge", Budget.starting(time.now, 5))
 
 
+async def test_a_body_nested_too_deeply_is_a_malformed_response_not_a_crash() -> None:
+    time = FakeTime()
+    deep = b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    http = make(Upstream(httpx.Response(200, content=deep)), time)
+    with pytest.raises(UpstreamRejectedError, match="malformed response"):
+        await http.get("http://edge.test/x", "Edge", Budget.starting(time.now, 5))
+
+
 async def test_get_sends_no_graphql_headers() -> None:
     time, upstream = FakeTime(), Upstream(ok())
     await make(upstream, time).get("http://edge.test/x", "Edge", Budget.starting(time.now, 5), {"resourceId": "r"})
