@@ -43,7 +43,7 @@ from ports.errors import UpstreamAuthError, UpstreamError, UpstreamUnavailableEr
 from ports.telemetry import NullTelemetry
 from tests.fakes import FakeEntitlementSource
 from tests.support.sidecar import PinnedWallClock
-from tests.support.http_client import production_http_transport
+from tests.support.http_transport import production_http_transport
 
 API_KEY = "contract-key"
 ACME = CustomerKey("acme")

@@ -40,7 +40,7 @@ from tests.fakes import FakeEventReporter, FakeUsageReporter, epoch_ms
 from tests.support.sidecar import PinnedWallClock
 
 from support.sidecar import API_KEY  # the shared emulator fixture's key
-from tests.support.http_client import production_http_transport
+from tests.support.http_transport import production_http_transport
 ACME = CustomerKey("acme")
 ACME_R1 = CustomerKey("acme", "res-1")
 METERED = dict(usageLimit=1000, currentUsage=10, usagePeriodStart="2025-07-01T00:00:00.000Z",

@@ -32,7 +32,7 @@ from domain.model.kinds import AccessDeniedReason
 from domain.model.reports import Event, UsageReport
 from ports.errors import UpstreamAuthError, UpstreamUnavailableError
 from ports.telemetry import NullTelemetry
-from tests.support.http_client import production_http_transport
+from tests.support.http_transport import production_http_transport
 
 SCHEMA_PATH = Path(__file__).parents[2] / "devtools/stigg_emulator/stigg-schema.graphql"
 API_KEY = "loopback-key"
