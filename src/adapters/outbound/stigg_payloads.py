@@ -103,7 +103,6 @@ def _members(kind: type[E]) -> dict[Any, E]:
 _FEATURE_TYPES = _members(FeatureType)
 _METER_TYPES = _members(MeterType)
 _RESET_PERIODS = _members(ResetPeriod)
-_REASONS = _members(AccessDeniedReason)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -114,14 +113,6 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _reason(value: Any) -> AccessDeniedReason | None:
-    """``AccessDeniedReason.parse`` of a JSON value by table: text not a reason →
-    ``UNKNOWN``; null or not text → ``None``."""
-    if value is None or not isinstance(value, str):
-        return None
-    return _REASONS.get(value, AccessDeniedReason.UNKNOWN)
-
-
 def denial_reason(entry: Mapping[str, Any]) -> AccessDeniedReason | None:
     """``isGranted=false`` -> the reason or UNKNOWN; ``true`` -> none (decision-rules.md §1.2).
 
@@ -130,7 +121,7 @@ def denial_reason(entry: Mapping[str, Any]) -> AccessDeniedReason | None:
     granted = entry.get("isGranted")
     if granted is True:
         return None
-    reason = _reason(entry.get("accessDeniedReason"))
+    reason = AccessDeniedReason.parse(_text(entry.get("accessDeniedReason")))
     if granted is None and reason is None:
         return None
     return reason or AccessDeniedReason.UNKNOWN
@@ -259,7 +250,7 @@ def read_entitlement_set(
         else:
             log.warning("unknown entitlement type skipped", extra={"typename": repr(typename)})
     reason_text = _text(access_denied_reason)
-    customer_reason = _reason(reason_text)
+    customer_reason = AccessDeniedReason.parse(reason_text)
     if customer_reason is AccessDeniedReason.UNKNOWN and reason_text != "Unknown":
         log.warning("unknown customer-level reason", extra={"reason": reason_text})
     result = EntitlementSet(

@@ -31,10 +31,11 @@ class AccessDeniedReason(Enum):
         """
         if name is None:
             return None
-        try:
-            return cls(name)
-        except ValueError:
-            return cls.UNKNOWN
+        # A dict lookup, not ``cls(name)`` (≈ 0.6 µs: it runs for every entitlement read).
+        return _REASONS_BY_NAME.get(name, cls.UNKNOWN)
+
+
+_REASONS_BY_NAME = {reason.value: reason for reason in AccessDeniedReason}
 
 
 #: Reasons that describe the customer rather than one entitlement (decision-rules.md §3).
