@@ -84,16 +84,33 @@ class Payloads:
         items = self.items_json[index % VARIANTS]
         return len(f'{{"accessDeniedReason":null,"entitlementsV2":{items}}}'.encode())
 
-    def estimate(self, index: int) -> tuple[int, int]:
-        """(``estimate_json_bytes``, ``estimate_entry_bytes``) of the parsed set, computed
-        with the sidecar's own reader and estimator."""
-        from adapters.outbound.entry_size import estimate_entry_bytes, estimate_json_bytes
+    def cache_json_bytes(self, index: int) -> int:
+        """The sidecar's own JSON of the parsed set, as its Redis cache stores it (the
+        entitlements value plus one usage value per usage-tracked entitlement,
+        caching-and-redis.md §3.3): the cached data serialized by our own codec."""
+        from adapters.outbound.redis_codec import (
+            encode_entitlements, encode_usage, is_usage_trackable,
+        )
+
+        entitlements = self._parsed(index)
+        usage = [e.usage for e in (*entitlements.features, *entitlements.credits)
+                 if is_usage_trackable(e)]
+        return len(encode_entitlements(entitlements).encode()) + sum(
+            len(encode_usage(u).encode()) for u in usage)
+
+    def _parsed(self, index: int) -> Any:
         from adapters.outbound.stigg_payloads import read_entitlement_set
         from domain.model.identifiers import CustomerKey
 
         items = json.loads(self.items_json[index % VARIANTS])
-        entitlements = read_entitlement_set(CustomerKey.of(customer_id(index), None), None,
-                                            items, 0)
+        return read_entitlement_set(CustomerKey.of(customer_id(index), None), None, items, 0)
+
+    def estimate(self, index: int) -> tuple[int, int]:
+        """(``estimate_json_bytes``, ``estimate_entry_bytes``) of the parsed set, computed
+        with the sidecar's own reader and estimator."""
+        from adapters.outbound.entry_size import estimate_entry_bytes, estimate_json_bytes
+
+        entitlements = self._parsed(index)
         return estimate_json_bytes(entitlements), estimate_entry_bytes(entitlements)
 
 
@@ -241,6 +258,8 @@ async def _measure_all(config: MemoryConfig, payloads: Payloads, n: int, sidecar
                        default_cmd: bool, upstream: str, log_dir: Path,
                        log: Callable[[str], None]) -> dict[str, Any]:
     json_total = sum(payloads.state_json_bytes(i) for i in range(n))
+    cache_json = [payloads.cache_json_bytes(v) for v in range(VARIANTS)]
+    cache_json_total = sum(cache_json[i % VARIANTS] for i in range(n))
     estimates = [payloads.estimate(v) for v in range(VARIANTS)]
     est_json_total = sum(estimates[i % VARIANTS][0] for i in range(n))
     fill = await _fill("sidecar-mem-fill", sidecar_cmd, {"CACHE_MAX_SIZE_BYTES": str(64 * ONE_GIB)},
@@ -252,7 +271,8 @@ async def _measure_all(config: MemoryConfig, payloads: Payloads, n: int, sidecar
     result: dict[str, Any] = {
         "customers": n, "entitlements_per_customer": config.entitlements,
         "fill": fill,
-        "serialized": {"upstream_json_bytes": json_total, "grpc_state_v2_bytes": protobuf_total},
+        "serialized": {"upstream_json_bytes": json_total, "cache_json_bytes": cache_json_total,
+                       "grpc_state_v2_bytes": protobuf_total},
         "rss_growth_per_entry_bytes": round(per_entry),
         "estimate_json_bytes_per_entry": round(est_json_total / n),
         "estimate_entry_bytes_per_entry": round(fill["estimate_bytes"] / max(1, fill["entries"])),
@@ -260,6 +280,8 @@ async def _measure_all(config: MemoryConfig, payloads: Payloads, n: int, sidecar
         "overhead_factor_calibrated": calibrated,
         "rss_over_json": round(fill["rss_bytes"] / json_total, 2),
         "growth_over_json": round(growth / json_total, 2),
+        "rss_over_cache_json": round(fill["rss_bytes"] / cache_json_total, 2),
+        "growth_over_cache_json": round(growth / cache_json_total, 2),
         "rss_over_protobuf": round(fill["rss_bytes"] / protobuf_total, 2),
         "growth_over_protobuf": round(growth / protobuf_total, 2),
         "estimate_over_growth": round(fill["estimate_bytes"] / growth, 2) if growth else None,

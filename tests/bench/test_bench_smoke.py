@@ -35,7 +35,13 @@ def test_smoke_run_covers_every_part(tmp_path: Path) -> None:
     assert memory["fill"]["entries"] == memory["customers"]
     assert memory["overhead_factor_calibrated"] > 0
     assert {b["label"] for b in memory["bounds"]} == {"current", "calibrated"}
+    serialized = memory["serialized"]
+    # Our own cache JSON is smaller than upstream's (no __typename, nulls or status).
+    assert 0 < serialized["cache_json_bytes"] < serialized["upstream_json_bytes"]
     assert results["targets"], "the targets table is computed"
+    verdicts = {row["target"]: row["verdict"] for row in results["targets"]}
+    context = [t for t in verdicts if "GetEntitlementsStateV2" in t]
+    assert context and all(verdicts[t] == "info" for t in context)
 
 
 @pytest.fixture
