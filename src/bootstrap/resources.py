@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import AsyncIterator, Callable
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
@@ -36,10 +37,23 @@ async def http_transport() -> AsyncIterator[httpx.AsyncBaseTransport]:
     aiohttp resends a GET once by itself on a closed keep-alive connection; its parser
     rejects headers over 8190 bytes or more than 128 of them (``StiggHttp`` retries
     that as a connection failure); and a malformed chunk after the headers is noticed
-    only when the call's time budget ends (aiohttp's C parser).
+    only when the call's time budget ends (aiohttp's C parser). No cookies: the session
+    has aiohttp's ``DummyCookieJar``, so a ``Set-Cookie`` from upstream or a proxy is
+    neither kept nor sent back (as with Stigg's own clients; aiohttp's default jar would
+    keep one for a host name, not for an IP address).
     """
     limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=20)
-    transport = AiohttpTransport(limits=limits, trust_env=False)
+    ssl_context = httpx.create_ssl_context(trust_env=False)
+
+    def session() -> aiohttp.ClientSession:
+        # What httpx-aiohttp builds by itself, but with no cookie jar: its default
+        # session keeps a Set-Cookie for a host name and sends it on every later call.
+        connector = aiohttp.TCPConnector(keepalive_timeout=limits.keepalive_expiry,
+                                         ssl=ssl_context, limit=MAX_CONNECTIONS)
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+    # The session is made on the first request, inside the running event loop.
+    transport = AiohttpTransport(limits=limits, trust_env=False, client=session)
     try:
         yield transport
     finally:

@@ -202,6 +202,18 @@ async def test_edge_read_encodes_the_customer_and_sends_the_resource(stigg: Loop
     assert entitlement is not None and entitlement.usage.current_usage == 42 and entitlement.has_soft_limit is False
 
 
+async def test_a_set_cookie_is_neither_kept_nor_sent_back(stigg: LoopbackStigg, transport: httpx.AsyncBaseTransport) -> None:
+    # By host name: aiohttp's default cookie jar ignores cookies of an IP address, so
+    # only a named host shows whether the transport keeps them.
+    named = stigg.url.replace("127.0.0.1", "localhost")
+    source = EdgeEntitlementSource(edge_url=named, **wiring(transport))
+    cookie = {"Set-Cookie": "AWSALB=sticky; Path=/"}
+    stigg.script = [Step(body={"data": {"entitlementsState": STATE}}, headers=cookie)] * 2
+    for _ in range(2):
+        await source.fetch(CustomerKey("acme", None), consistent=False, budget=budget())
+    assert [seen.headers.get("Cookie") for seen in stigg.seen] == [None, None]
+
+
 async def test_graphql_read(stigg: LoopbackStigg, transport: httpx.AsyncBaseTransport) -> None:
     source = GraphqlEntitlementSource(api_url=stigg.url, **wiring(transport))
     result = await source.fetch(CustomerKey("c-1", "r-1"), consistent=True, budget=budget())

@@ -10,7 +10,8 @@ machinery, none of which Stigg calls use — was ~0.5 M instructions of a cold m
 is done here: the per-request timeout extension, the default ``Accept`` /
 ``Accept-Encoding`` headers, reading the body (decoded by httpx) and closing the
 response. Not carried over: the client's cookie jar (one jar shared by every customer's
-calls; Stigg's API does not use cookies), so a ``Set-Cookie`` from upstream or a proxy
+calls; Stigg's API does not use cookies). The production transport has no jar either
+(``bootstrap.resources.http_transport``), so a ``Set-Cookie`` from upstream or a proxy
 in front of it is neither kept nor sent back; redirects were not followed before either.
 
 The retry loop is written out rather than built on tenacity: the budget rule couples
@@ -123,11 +124,18 @@ def timed_out(error: BaseException) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """At most ``max_attempts``; retry n (0-based) waits uniform(0, min(max, base·2^n)) s."""
+    """At most ``max_attempts``; retry n (0-based) waits uniform(0, min(max, base·2^n)) s.
+
+    A retry is made only if at least ``min_attempt_s`` of the budget is left after its
+    delay (our choice): an attempt started with less could only time out, and its
+    "timed out after 0.000 s" would replace the failure that caused the retry (a refused
+    connection, a 429 that writes answer ``RESOURCE_EXHAUSTED``).
+    """
 
     max_attempts: int = 4
     base_delay_s: float = 0.25
     max_delay_s: float = 2.0
+    min_attempt_s: float = 0.01
 
     def backoff_cap_s(self, retry: int) -> float:
         return min(self.max_delay_s, self.base_delay_s * 2**retry)
@@ -190,7 +198,7 @@ class StiggHttp:
             delay = last.retry_after
             if delay is None:
                 delay = self._uniform(0.0, self._policy.backoff_cap_s(attempt))
-            if delay >= budget.remaining(self._clock.monotonic()):
+            if delay + self._policy.min_attempt_s > budget.remaining(self._clock.monotonic()):
                 break
             log.info("upstream call failed; retrying", extra={
                 "operation": label, "attempt": attempt + 1, "delay_s": round(delay, 3),

@@ -318,6 +318,20 @@ async def test_never_sleeps_past_the_budget() -> None:
     assert sum(time.sleeps) <= 0.6
 
 
+@pytest.mark.parametrize("seconds,attempts", [(0.255, 1), (0.26, 2)])
+async def test_a_retry_needs_time_left_after_its_delay(seconds: float, attempts: int) -> None:
+    # With 0.25 s of backoff, 0.255 s leaves 5 ms for the retry: below the 10 ms minimum,
+    # so the call ends with the real failure, not an attempt timed out at once.
+    time = FakeTime()
+    upstream = Upstream(httpx.ConnectError("refused"), ok())
+    if attempts == 1:
+        with pytest.raises(UpstreamUnavailableError, match="^connection failed: "):
+            await call(make(upstream, time), time, seconds=seconds)
+    else:
+        await call(make(upstream, time), time, seconds=seconds)
+    assert len(upstream.requests) == attempts and time.sleeps == [0.25] * (attempts - 1)
+
+
 async def test_full_jitter_uses_the_random_draw() -> None:
     time = FakeTime()
     draws = iter([0.01, 0.02, 0.03])
