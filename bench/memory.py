@@ -85,18 +85,23 @@ class Payloads:
         return len(f'{{"accessDeniedReason":null,"entitlementsV2":{items}}}'.encode())
 
     def cache_json_bytes(self, index: int) -> int:
-        """The sidecar's own JSON of the parsed set, as its Redis cache stores it (the
-        entitlements value plus one usage value per usage-tracked entitlement,
-        caching-and-redis.md §3.3): the cached data serialized by our own codec."""
+        """Bytes of every value the sidecar's Redis cache stores for the parsed set
+        (caching-and-redis.md §3.3): the entitlements JSON, the metadata JSON, one usage
+        JSON per usage-tracked entitlement, and each value's ``#timestamp`` (the update
+        stamps): the cached data serialized by our own codec. Key names not counted."""
         from adapters.outbound.redis_codec import (
-            encode_entitlements, encode_usage, is_usage_trackable,
+            encode_entitlements, encode_metadata, encode_timestamp, encode_usage,
+            is_usage_trackable,
         )
 
         entitlements = self._parsed(index)
-        usage = [e.usage for e in (*entitlements.features, *entitlements.credits)
-                 if is_usage_trackable(e)]
-        return len(encode_entitlements(entitlements).encode()) + sum(
-            len(encode_usage(u).encode()) for u in usage)
+        stamp = entitlements.timestamp_ms
+        values = [(encode_entitlements(entitlements), stamp),
+                  (encode_metadata(entitlements.customer_reason), stamp)]
+        values += [(encode_usage(e.usage), e.usage.updated_at_ms or stamp)
+                   for e in (*entitlements.features, *entitlements.credits)
+                   if is_usage_trackable(e)]
+        return sum(len(value.encode()) + len(encode_timestamp(at)) for value, at in values)
 
     def _parsed(self, index: int) -> Any:
         from adapters.outbound.stigg_payloads import read_entitlement_set

@@ -43,13 +43,13 @@ async def http_transport() -> AsyncIterator[httpx.AsyncBaseTransport]:
     keep one for a host name, not for an IP address).
     """
     limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=20)
-    ssl_context = httpx.create_ssl_context(trust_env=False)
 
     def session() -> aiohttp.ClientSession:
-        # What httpx-aiohttp builds by itself, but with no cookie jar: its default
-        # session keeps a Set-Cookie for a host name and sends it on every later call.
+        # What httpx-aiohttp builds by itself (its SSL context, limits), but with no
+        # cookie jar: its default session keeps a Set-Cookie for a host name and sends
+        # it on every later call.
         connector = aiohttp.TCPConnector(keepalive_timeout=limits.keepalive_expiry,
-                                         ssl=ssl_context, limit=MAX_CONNECTIONS)
+                                         ssl=transport.ssl_context, limit=MAX_CONNECTIONS)
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
     # The session is made on the first request, inside the running event loop.

@@ -126,10 +126,13 @@ def timed_out(error: BaseException) -> bool:
 class RetryPolicy:
     """At most ``max_attempts``; retry n (0-based) waits uniform(0, min(max, base·2^n)) s.
 
-    A retry is made only if at least ``min_attempt_s`` of the budget is left after its
-    delay (our choice): an attempt started with less could only time out, and its
-    "timed out after 0.000 s" would replace the failure that caused the retry (a refused
-    connection, a 429 that writes answer ``RESOURCE_EXHAUSTED``).
+    A retry is made only if at least ``min_attempt_s`` of the budget is left, both before
+    its delay (delay included) and when it starts (a late wake-up), our choice: an
+    attempt started with next to nothing left could only time out, and its "timed out
+    after 0.000 s" would replace the failure that caused the retry (a refused
+    connection; a 429, which a write answers as ``RESOURCE_EXHAUSTED``). It covers only
+    such near-empty attempts: a retry with more left that still times out (a real
+    upstream, tens of ms per call) ends the call with its timeout (``UNAVAILABLE``).
     """
 
     max_attempts: int = 4
@@ -187,7 +190,7 @@ class StiggHttp:
         last: _Failed | None = None
         for attempt in range(self._policy.max_attempts):
             remaining = budget.remaining(self._clock.monotonic())
-            if remaining <= 0:
+            if remaining <= 0 or (last is not None and remaining < self._policy.min_attempt_s):
                 break
             try:
                 return await self._attempt(method, url, remaining, **kwargs)

@@ -318,7 +318,7 @@ async def test_never_sleeps_past_the_budget() -> None:
     assert sum(time.sleeps) <= 0.6
 
 
-@pytest.mark.parametrize("seconds,attempts", [(0.255, 1), (0.26, 2)])
+@pytest.mark.parametrize("seconds,attempts", [(0.255, 1), (0.265, 2)])
 async def test_a_retry_needs_time_left_after_its_delay(seconds: float, attempts: int) -> None:
     # With 0.25 s of backoff, 0.255 s leaves 5 ms for the retry: below the 10 ms minimum,
     # so the call ends with the real failure, not an attempt timed out at once.
@@ -330,6 +330,22 @@ async def test_a_retry_needs_time_left_after_its_delay(seconds: float, attempts:
     else:
         await call(make(upstream, time), time, seconds=seconds)
     assert len(upstream.requests) == attempts and time.sleeps == [0.25] * (attempts - 1)
+
+
+async def test_a_retry_woken_too_late_is_not_made() -> None:
+    # The delay fitted with 10 ms to spare, but the sleep overran by 8 ms: 2 ms are left
+    # when the retry would start, so the refused connection stays the error.
+    time = FakeTime()
+
+    async def late_sleep(seconds: float) -> None:
+        await time.sleep(seconds + 0.008)
+
+    upstream = Upstream(httpx.ConnectError("refused"), ok())
+    http = StiggHttp(httpx.MockTransport(upstream.handler), api_key=API_KEY, instance_id="inst-1",
+                     user_agent="stigg-sidecar-py/test", clock=time, sleep=late_sleep, uniform=MaxJitter())
+    with pytest.raises(UpstreamUnavailableError, match="^connection failed: "):
+        await call(http, time, seconds=0.26)
+    assert len(upstream.requests) == 1
 
 
 async def test_full_jitter_uses_the_random_draw() -> None:
