@@ -111,6 +111,13 @@ def _bytes(raw: bytes | str) -> bytes:
     return raw.encode() if isinstance(raw, str) else raw
 
 
+def _as_hit_values(decoded: Decoded, values: Sequence[Any]) -> list[Any]:
+    """``values`` (a one-``MGET`` read of ``decoded.read_names``) to keep as
+    ``decoded.hit_values``, holding the value key's bytes as ``decoded.raw`` (equal bytes,
+    kept once)."""
+    return [decoded.raw, *values[1:]]
+
+
 def _noop() -> None:
     pass
 
@@ -189,6 +196,11 @@ class RedisEntitlementCache(EntitlementCache):
                 values = await self._guard.run("read", self._client.execute_command, command)
             else:
                 values = await self._guard.run("read", self._client.mget, known.read_names)
+            if values == known.hit_values:
+                # Every key holds the very bytes of the read that gave ``known.hit``, so
+                # every check below would decide as it did then (none depends on the
+                # time): the same hit, without decoding the timestamps again.
+                return known.hit
         main = 3 if keys.global_timestamp is None else 4
         raw, raw_metadata, stamp = values[0], values[1], decode_timestamp(values[2])
         if raw is None:
@@ -231,6 +243,7 @@ class RedisEntitlementCache(EntitlementCache):
             usage_values = []
         built_from = (raw_metadata, stamp, *usage_values)
         if decoded.built is not None and decoded.built_from == built_from:
+            decoded.hit_values = _as_hit_values(decoded, values) if decoded is known else None
             return decoded.hit
         usages = self._usages(decoded.trackable, usage_values)
         if usages is None:
@@ -254,6 +267,7 @@ class RedisEntitlementCache(EntitlementCache):
         )
         decoded.built_from, decoded.built = built_from, entitlements
         decoded.hit = _hit(entitlements)
+        decoded.hit_values = _as_hit_values(decoded, values) if decoded is known else None
         return decoded.hit
 
     @staticmethod

@@ -47,6 +47,9 @@ class Decoded:
     read_command: Any = None
     #: ``built`` as the cache's read of a hit (``redis_cache.RedisRead``).
     hit: Any = None
+    #: What the one-``MGET`` read (``read_names``) that gave ``hit`` returned, value by
+    #: value (``None`` until such a read): the same values again are the same hit.
+    hit_values: list[Any] | None = None
 
 
 class DecodeMemo:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from domain.model.construct import positional
 from domain.model.identifiers import CustomerKey
 from domain.model.kinds import (
     AccessDeniedReason,
@@ -168,3 +169,10 @@ class EntitlementSet:
             for c in self.credits
         )
         return replace(self, credits=credits)
+
+
+#: Positional constructors for readers that build many sets (the upstream payload reader):
+#: the same objects as calling the class, about twice as fast (``construct.positional``).
+new_usage = positional(Usage)
+new_feature = positional(Feature)
+new_feature_entitlement = positional(FeatureEntitlement)

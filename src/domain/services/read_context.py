@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Coroutine
 
 from domain.model.budget import Budget
 from domain.model.entitlement import EntitlementSet
@@ -43,11 +43,14 @@ class ReadContext:
         """The configured budget alone: what a fetch shared by many callers may take."""
         return Budget.starting(self.clock.monotonic(), self.timeout_s)
 
-    async def load(self, key: CustomerKey, deadline: Budget | None, expired: ExpiryCheck = any_expired):
-        """Load through the loader with this caller's budget and the shared fetch budget."""
+    def load(self, key: CustomerKey, deadline: Budget | None,
+             expired: ExpiryCheck = any_expired) -> Coroutine[Any, Any, Loaded | None]:
+        """Load through the loader with this caller's budget and the shared fetch budget:
+        the loader's coroutine, to await (handed back rather than awaited here, so a read
+        runs in one coroutine frame fewer)."""
         fetch_budget = self.fetch_budget()
-        return await self.loader.execute(key, self.budget(deadline, fetch_budget), expired,
-                                         fetch_budget)
+        return self.loader.execute(key, self.budget(deadline, fetch_budget), expired,
+                                   fetch_budget)
 
     def unchanged(self, known: Freshness | None, loaded: Loaded | None) -> bool:
         """Whether the answer that ``known`` belongs to (the caller's previous answer to

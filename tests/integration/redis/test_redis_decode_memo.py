@@ -2,6 +2,8 @@
 read; unchanged bytes are not decoded again, and an unchanged value costs one MGET."""
 from __future__ import annotations
 
+from adapters.outbound import redis_cache
+from adapters.outbound.redis_cache import MissReason
 from adapters.outbound.redis_decode_memo import Decoded, DecodeMemo
 from domain.model.entitlement import Usage
 from domain.model.identifiers import CustomerKey
@@ -68,3 +70,27 @@ def test_the_memo_is_bounded_by_value_bytes():
     assert memo.get(CustomerKey("c0")) is None and memo.get(CustomerKey("c3")) is not None
     memo.put(CustomerKey("big"), Decoded(b"x" * 11, (), (), {}, []))
     assert memo.get(CustomerKey("big")) is None
+
+
+async def test_a_read_of_the_very_same_bytes_is_answered_without_decoding_again(
+        make_cache, client, mocker):
+    cache = make_cache()
+    await cache.put(sample(), None)
+    first = await cache.read(ACME)  # decodes; learns the usage key names
+    second = await cache.read(ACME)  # one MGET of every key; keeps what it read
+    stamps = mocker.spy(redis_cache, "decode_timestamp")
+    third = await cache.read(ACME)
+    assert second is first and third is first
+    assert stamps.call_count == 0  # nothing decoded: the bytes are those of the hit
+
+
+async def test_after_identical_reads_any_changed_key_is_read_again(make_cache, client):
+    cache = make_cache()
+    await cache.put(sample(), None)
+    first = [await cache.read(ACME) for _ in range(3)][-1]
+    await client.set("test-env:c_acme:f_api-calls#timestamp", b"not a number")
+    assert (await cache.read(ACME)).miss is MissReason.TORN_USAGE
+    await client.set("test-env:c_acme:f_api-calls#timestamp", b"900")
+    assert (await cache.read(ACME)) is first  # the very bytes again: the same hit
+    await client.delete("test-env:c_acme#timestamp")
+    assert (await cache.read(ACME)).miss is MissReason.NO_TIMESTAMP

@@ -138,10 +138,12 @@ def _typed_rpc(kind: FeatureKind, to_query: Mapper, to_response: Mapper) -> Hand
     def prepare(request: Any) -> tuple[CustomerKey, FeatureQuery]:
         return mapping.customer_key(request), to_query(request)
 
-    async def typed(self: SidecarServicer, inputs: tuple[CustomerKey, FeatureQuery], context: Any,
-                    known: Freshness | None) -> Any:
+    def typed(self: SidecarServicer, inputs: tuple[CustomerKey, FeatureQuery], context: Any,
+              known: Freshness | None) -> Awaitable[Any]:
+        # A plain function handing back the use case's coroutine: one coroutine frame
+        # fewer on every read (each is resumed at every suspension of the read).
         key, query = inputs
-        return await self._uc.typed.answer(kind, key, query, self._deadline(context), known)
+        return self._uc.typed.answer(kind, key, query, self._deadline(context), known)
 
     typed.__name__ = typed.__qualname__ = rpc
     return _rpc(rpc, to_response, prepare)(typed)
