@@ -171,6 +171,9 @@ class StiggHttp:
                               "User-Agent": user_agent, "X-SDK-INSTANCE-ID": instance_id,
                               # What httpx.AsyncClient sent by default (httpx decodes both).
                               "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
+        # Built once: httpx.Request copies a Headers object's list without re-validating
+        # each name and value (35 → 30 µs per request).
+        self._get_headers = httpx.Headers(self._base_headers)
 
     async def graphql(self, url: str, document: str, operation: str,
                       variables: Mapping[str, Any], budget: Budget) -> Mapping[str, Any]:
@@ -183,7 +186,7 @@ class StiggHttp:
     async def get(self, url: str, label: str, budget: Budget,
                   params: Mapping[str, str] | None = None) -> Mapping[str, Any]:
         """GET a GraphQL-shaped JSON document (Edge); ``label`` names it in logs."""
-        return await self._call("GET", url, label, budget, headers=dict(self._base_headers),
+        return await self._call("GET", url, label, budget, headers=self._get_headers,
                                 params=dict(params) if params else None)
 
     async def _call(self, method: str, url: str, label: str, budget: Budget, **kwargs: Any) -> Mapping[str, Any]:

@@ -157,6 +157,28 @@ async def test_a_cancelled_waiter_does_not_cancel_the_shared_fetch(loader, sourc
     assert impatient.cancelled() and len(source.calls) == 1
 
 
+async def test_a_spent_budget_does_not_start_a_fetch(loader, source, telemetry):
+    source.serve(entitlement_set(boolean("sso")))
+    assert await loader.execute(ACME, Budget(1000.0)) is None  # deadline == the clock's now
+    assert source.calls == [] and telemetry.cache_misses == 1
+
+
+async def test_a_spent_budget_answers_with_last_known_good(loader, source):
+    source.serve(entitlement_set(boolean("sso")))
+    await loader.execute(ACME, BUDGET)  # untrusted: the feed is off
+    loaded = await loader.execute(ACME, Budget(1000.0))
+    assert loaded.source is Source.LAST_KNOWN_GOOD and len(source.calls) == 1
+
+
+async def test_a_caller_deadline_stops_only_that_caller_waiting(loader, source):
+    source.serve(entitlement_set(boolean("sso")))
+    gate = source.hold()
+    patient = asyncio.ensure_future(loader.execute(ACME, BUDGET))
+    assert await loader.execute(ACME, Budget(1000.02)) is None  # 20 ms of real time
+    gate.set()
+    assert (await patient).source is Source.LIVE and len(source.calls) == 1
+
+
 async def test_a_new_fetch_starts_after_the_previous_one_finished(loader, source):
     await loader.execute(ACME, BUDGET)
     await loader.execute(ACME, BUDGET)
