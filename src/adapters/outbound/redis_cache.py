@@ -111,11 +111,13 @@ def _bytes(raw: bytes | str) -> bytes:
     return raw.encode() if isinstance(raw, str) else raw
 
 
-def _as_hit_values(decoded: Decoded, values: Sequence[Any]) -> list[Any]:
-    """``values`` (a one-``MGET`` read of ``decoded.read_names``) to keep as
-    ``decoded.hit_values``, holding the value key's bytes as ``decoded.raw`` (equal bytes,
-    kept once)."""
-    return [decoded.raw, *values[1:]]
+def _as_hit_values(decoded: Decoded, entry_values: Sequence[Any],
+                   usage_values: Sequence[Any]) -> list[Any]:
+    """What a one-``MGET`` read of ``decoded.read_names`` returns when every key holds the
+    bytes a hit was built from: the entry's own values, then the usage values (read in
+    that same ``MGET`` or in a second one), the value key's bytes held once as
+    ``decoded.raw``."""
+    return [decoded.raw, *entry_values[1:], *usage_values]
 
 
 def _noop() -> None:
@@ -241,10 +243,6 @@ class RedisEntitlementCache(EntitlementCache):
                                                  decoded.usage_names)
         else:
             usage_values = []
-        built_from = (raw_metadata, stamp, *usage_values)
-        if decoded.built is not None and decoded.built_from == built_from:
-            decoded.hit_values = _as_hit_values(decoded, values) if decoded is known else None
-            return decoded.hit
         usages = self._usages(decoded.trackable, usage_values)
         if usages is None:
             return RedisRead(None, MissReason.TORN_USAGE)
@@ -265,9 +263,8 @@ class RedisEntitlementCache(EntitlementCache):
             customer_reason=reason,
             timestamp_ms=stamp,
         )
-        decoded.built_from, decoded.built = built_from, entitlements
         decoded.hit = _hit(entitlements)
-        decoded.hit_values = _as_hit_values(decoded, values) if decoded is known else None
+        decoded.hit_values = _as_hit_values(decoded, values[:main], usage_values)
         return decoded.hit
 
     @staticmethod

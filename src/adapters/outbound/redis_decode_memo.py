@@ -2,9 +2,10 @@
 
 Every Redis read still reads Redis (the shared Redis is the truth; nothing here decides
 freshness). What is remembered is how the bytes read last time decoded: if the value
-key holds the same bytes, its decoded entitlements are reused, and if the metadata, set
-timestamp and usage values are the same bytes too, the very same ``EntitlementSet``
-object is returned (sets are immutable). It also remembers the usage key names of the
+key holds the same bytes, its decoded entitlements are reused, and if every other key
+the read fetches (metadata, timestamps, usage values) holds the same bytes too, the very
+same read of a hit, with the very same ``EntitlementSet`` object, is returned (sets are
+immutable) without decoding anything. It also remembers the usage key names of the
 last decode, so the next read can fetch them in the same ``MGET`` as the value (one round
 trip instead of two; a changed value falls back to a second ``MGET``).
 
@@ -18,7 +19,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.model.entitlement import CreditEntitlement, EntitlementSet, FeatureEntitlement
+from domain.model.entitlement import CreditEntitlement, FeatureEntitlement
 from domain.model.identifiers import CustomerKey
 
 #: Value bytes remembered by default (our choice: ~800 customers of 10 KiB).
@@ -29,8 +30,6 @@ DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 class Decoded:
     """One decode of a value key: ``usage_names`` are the usage keys and their
     ``#timestamp`` keys, in pairs, for ``trackable`` (usage key → entitlement).
-    ``built_from`` is ``(metadata bytes, set timestamp, usage values)`` of ``built``, and
-    ``hit`` the read answering it.
     ``keys`` are the entry's ``EntryKeys``; ``read_names`` is every key the next read fetches in one ``MGET`` (the entry's own
     keys, then ``usage_names``) and ``read_command`` that ``MGET`` packed once
     (``redis_prepacked``), when the client can send it."""
@@ -40,15 +39,14 @@ class Decoded:
     credits: tuple[CreditEntitlement, ...]
     trackable: dict[str, FeatureEntitlement | CreditEntitlement]
     usage_names: list[str]
-    built_from: tuple[Any, ...] | None = None
-    built: EntitlementSet | None = None
     keys: Any = None
     read_names: list[str] = field(default_factory=list)
     read_command: Any = None
-    #: ``built`` as the cache's read of a hit (``redis_cache.RedisRead``).
+    #: The cache's read of the last hit built from these bytes (``redis_cache.RedisRead``).
     hit: Any = None
-    #: What the one-``MGET`` read (``read_names``) that gave ``hit`` returned, value by
-    #: value (``None`` until such a read): the same values again are the same hit.
+    #: What a one-``MGET`` read of ``read_names`` returns while every key holds the bytes
+    #: ``hit`` was built from (``None`` until a hit): the same values again are the same
+    #: hit, the very same set object included.
     hit_values: list[Any] | None = None
 
 

@@ -13,10 +13,10 @@ from tests.fakes.builders import boolean, entitlement_set, metered
 ACME = CustomerKey("acme")
 
 
-def sample(timestamp=1000, limit=100):
+def sample(timestamp=1000, limit=100, key=ACME):
     return entitlement_set(boolean("sso"), metered("api-calls", limit=limit, current=7, start=10,
                                                    end=20, updated_at=900),
-                           key=ACME, timestamp=timestamp)
+                           key=key, timestamp=timestamp)
 
 
 async def mgets(client) -> int:
@@ -76,12 +76,27 @@ async def test_a_read_of_the_very_same_bytes_is_answered_without_decoding_again(
         make_cache, client, mocker):
     cache = make_cache()
     await cache.put(sample(), None)
-    first = await cache.read(ACME)  # decodes; learns the usage key names
-    second = await cache.read(ACME)  # one MGET of every key; keeps what it read
+    first = await cache.read(ACME)  # two MGETs: decodes, learns the usage key names
     stamps = mocker.spy(redis_cache, "decode_timestamp")
+    second = await cache.read(ACME)  # one MGET of every key
     third = await cache.read(ACME)
     assert second is first and third is first
     assert stamps.call_count == 0  # nothing decoded: the bytes are those of the hit
+
+
+async def test_a_changed_global_timestamp_still_older_is_a_new_read_of_the_same_set(
+        make_cache, client):
+    cache, resource = make_cache(), CustomerKey("acme", "r1")
+    await cache.put(entitlement_set(boolean("sso"), key=ACME, timestamp=500), None)
+    await cache.put(sample(key=resource), None)
+    first = await cache.read(resource)
+    assert (await cache.read(resource)) is first
+    await client.set("test-env:c_acme#timestamp", b"600")  # the global set rewritten, still older
+    again = await cache.read(resource)
+    assert again is not first and again.entitlements == first.entitlements == sample(key=resource)
+    assert (await cache.read(resource)) is again  # and those bytes are the hit from now on
+    await client.set("test-env:c_acme#timestamp", b"2000")
+    assert (await cache.read(resource)).miss is MissReason.GLOBAL_NEWER
 
 
 async def test_after_identical_reads_any_changed_key_is_read_again(make_cache, client):
