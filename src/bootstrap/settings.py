@@ -301,10 +301,21 @@ def _present(secret: SecretStr | None) -> bool:
     return secret is not None and bool(secret.get_secret_value().strip())
 
 
+def _api_key_lines(secret: SecretStr | None) -> list[str]:
+    """A set key must be sendable as an HTTP header value (printable ASCII): a
+    mis-pasted character would otherwise fail every upstream call. The key itself is
+    never printed."""
+    if secret is None or all(" " <= c <= "~" for c in secret.get_secret_value()):
+        return []
+    return ["invalid configuration: SERVER_API_KEY: must be printable ASCII "
+            "(it is sent as a header); check for a mis-pasted character"]
+
+
 def _cross_checks(settings: SidecarSettings) -> list[str]:
     lines = []
     if not _present(settings.server_api_key) and not settings.offline:
         lines.append("invalid configuration: SERVER_API_KEY: required unless OFFLINE=true")
+    lines.extend(_api_key_lines(settings.server_api_key))
     if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
         lines.append("invalid configuration: TLS_CERT_FILE: set both TLS_CERT_FILE and TLS_KEY_FILE, or neither")
     for name in ("tls_cert_file", "tls_key_file"):
@@ -392,6 +403,7 @@ def load_persistent_cache_settings() -> tuple[PersistentCacheSettings, list[str]
     if settings is not None:
         if not _present(settings.server_api_key):
             lines.append("invalid configuration: SERVER_API_KEY: required")
+        lines.extend(_api_key_lines(settings.server_api_key))
         if not settings.redis_environment_prefix:
             lines.append("invalid configuration: REDIS_ENVIRONMENT_PREFIX: required")
         if (settings.keys_ttl_in_secs is not None and env.get("REDIS_KEYS_TTL_IN_SECS")

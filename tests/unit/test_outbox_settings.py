@@ -86,3 +86,21 @@ def test_the_container_builds_the_chosen_outbox(env, variables, factory):
     if factory is resources.redis_event_outbox:
         assert overriding.kwargs["client"] is container.cache.last_overriding.kwargs["client"], \
             "the cache and the outbox share one Redis client"
+
+
+@pytest.mark.parametrize("key", ["sk-t\u00e9st", "sk-\u2013test", "sk-\ttest"])
+def test_an_api_key_that_cannot_be_a_header_is_a_configuration_error(env, monkeypatch, key):
+    monkeypatch.setenv("SERVER_API_KEY", key)
+    with pytest.raises(ConfigurationError) as raised:
+        load_sidecar_settings()
+    text = str(raised.value)
+    assert "SERVER_API_KEY: must be printable ASCII" in text and key.strip() not in text
+
+
+def test_the_persistent_cache_service_checks_its_api_key_too(env, monkeypatch):
+    from bootstrap.settings import load_persistent_cache_settings
+
+    monkeypatch.setenv("SERVER_API_KEY", "sk-t\u00e9st")
+    monkeypatch.setenv("REDIS_ENVIRONMENT_PREFIX", "test-env")
+    with pytest.raises(ConfigurationError, match="SERVER_API_KEY: must be printable ASCII"):
+        load_persistent_cache_settings()

@@ -92,27 +92,33 @@ class LoadEntitlements:
             return Loaded(entry.entitlements, Source.CACHE)
         self._telemetry.cache_miss()
         remaining = budget.remaining(self._clock.monotonic())
+        where = {"customer_id": key.customer_id, "resource_id": key.resource_id}
+        if remaining <= 0:
+            log.info("caller deadline already reached; no fetch started", extra=where)
+            return self._last_known_good(entry, expired)
         try:
-            if remaining <= 0:
-                raise TimeoutError  # as wait_for did: the fetch is not even started
             # A timeout scope, not wait_for: no task of its own (one task fewer per miss);
             # the shared fetch is shielded by fetch_once, so only this caller stops waiting.
-            async with asyncio.timeout(remaining):
+            async with asyncio.timeout(remaining) as scope:
                 fetched = await self._fetch(key, fetch_budget or budget, write=cache_up)
-        except TimeoutError:
-            log.info("caller deadline reached before the fetch finished",
-                     extra={"customer_id": key.customer_id, "resource_id": key.resource_id})
+        except TimeoutError as error:
+            if not scope.expired():  # raised inside the fetch: a failure, not our deadline
+                return self._failed(error, entry, expired, where)
+            log.info("caller deadline reached before the fetch finished", extra=where)
             return self._last_known_good(entry, expired)
         except UpstreamError as error:
-            if not isinstance(error, SourceOfflineError):
-                self._telemetry.upstream_error(auth=isinstance(error, UpstreamAuthError))
-                log.warning(
-                    "entitlement fetch failed",
-                    extra={"customer_id": key.customer_id, "resource_id": key.resource_id,
-                           "error": f"{type(error).__name__}: {error}"},
-                )
-            return self._last_known_good(entry, expired)
+            return self._failed(error, entry, expired, where)
         return Loaded(fetched, Source.LIVE)
+
+    def _failed(self, error: Exception, entry: CachedEntry | None, expired: ExpiryCheck,
+                where: dict[str, str | None]) -> Loaded | None:
+        """A failed fetch: counted and logged (unless the source is offline by
+        configuration), then answered from the last known good entry, if any."""
+        if not isinstance(error, SourceOfflineError):
+            self._telemetry.upstream_error(auth=isinstance(error, UpstreamAuthError))
+            log.warning("entitlement fetch failed",
+                        extra={**where, "error": f"{type(error).__name__}: {error}"})
+        return self._last_known_good(entry, expired)
 
     @property
     def peekable(self) -> bool:

@@ -179,6 +179,13 @@ async def test_a_caller_deadline_stops_only_that_caller_waiting(loader, source):
     assert (await patient).source is Source.LIVE and len(source.calls) == 1
 
 
+async def test_a_timeout_inside_the_fetch_is_a_failed_fetch_not_the_callers_deadline(
+        loader, source, telemetry):
+    source.fail(TimeoutError())
+    assert await loader.execute(ACME, BUDGET) is None
+    assert telemetry.upstream_errors == [False]
+
+
 async def test_a_new_fetch_starts_after_the_previous_one_finished(loader, source):
     await loader.execute(ACME, BUDGET)
     await loader.execute(ACME, BUDGET)
