@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Awaitable, Callable, Hashable
 
 from adapters.outbound.entry_size import estimate_entry_bytes
-from adapters.outbound.single_flight import SingleFlight
+from domain.services.single_flight import SingleFlight
 from domain.model.entitlement import EntitlementSet, Usage
 from domain.model.identifiers import CustomerKey
 from domain.model.reports import UsageTarget

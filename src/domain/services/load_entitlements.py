@@ -11,6 +11,7 @@ from domain.model.budget import Budget
 from domain.model.entitlement import EntitlementSet
 from domain.model.freshness import Freshness
 from domain.model.identifiers import CustomerKey
+from domain.services.single_flight import SingleFlight
 from ports.clock import Clock
 from ports.entitlement_cache import CachedEntry, EntitlementCache
 from ports.entitlement_source import EntitlementSource
@@ -61,6 +62,8 @@ class LoadEntitlements:
         self._source = source
         self._clock = clock
         self._telemetry = telemetry
+        #: Concurrent misses read live while the cache is unavailable (``_fetch``).
+        self._uncached: SingleFlight[EntitlementSet] = SingleFlight()
 
     async def execute(
         self,
@@ -154,7 +157,10 @@ class LoadEntitlements:
             return fetched
 
         if not write:
-            return await self._source.fetch(key, consistent=False, budget=budget)
+            # The cache is unavailable (Redis down): its single flight is out of reach,
+            # so concurrent misses for ``key`` share one fetch of this process instead.
+            return await self._uncached.run(
+                key, lambda: self._source.fetch(key, consistent=False, budget=budget))
         return await self._cache.fetch_once(key, fetch_and_store)
 
     async def _store(self, fetched: EntitlementSet, token: object) -> None:

@@ -359,6 +359,18 @@ async def test_unreachable_cache_reads_live_without_writing(source, clock, telem
     assert await loader.execute(ACME, BUDGET) is None
 
 
+async def test_with_the_cache_unreachable_concurrent_misses_share_one_fetch(source, clock, telemetry):
+    loader = LoadEntitlements(UnreachableCache(max_bytes=1 << 20), source, clock, telemetry)
+    source.serve(entitlement_set(boolean("sso")))
+    gate = source.hold()
+    impatient = asyncio.ensure_future(loader.execute(ACME, Budget(1000.02)))  # 20 ms
+    readers = [asyncio.ensure_future(loader.execute(ACME, BUDGET)) for _ in range(50)]
+    assert await impatient is None  # its deadline stops only it waiting
+    gate.set()
+    loaded = await asyncio.gather(*readers)
+    assert all(r.source is Source.LIVE for r in loaded) and len(source.calls) == 1
+
+
 class UnwritableCache(MemoryEntitlementCache):
     async def put(self, entitlements, token):
         raise CacheUnavailableError("cache down")
