@@ -10,10 +10,10 @@ from dataclasses import dataclass, replace
 from typing import Awaitable, Callable, Hashable
 
 from adapters.outbound.entry_size import estimate_entry_bytes
-from domain.services.single_flight import SingleFlight
 from domain.model.entitlement import EntitlementSet, Usage
 from domain.model.identifiers import CustomerKey
 from domain.model.reports import UsageTarget
+from domain.services.single_flight import SingleFlight
 from ports.entitlement_cache import CachedEntry, EntitlementCache
 
 log = logging.getLogger("sidecar.cache")

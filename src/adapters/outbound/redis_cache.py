@@ -42,10 +42,10 @@ from adapters.outbound.redis_keys import EntryKeys, RedisKeys, timestamp_key
 from adapters.outbound.redis_prepacked import prepack, supports_prepacked
 from adapters.outbound.redis_scripts import RedisScripts
 from adapters.outbound.redis_single_flight import RedisSingleFlight
-from domain.services.single_flight import SingleFlight
 from domain.model.entitlement import CreditEntitlement, EntitlementSet, FeatureEntitlement, Usage
 from domain.model.identifiers import CustomerKey
 from domain.model.reports import UsageTarget
+from domain.services.single_flight import SingleFlight
 from ports.clock import Clock
 from ports.entitlement_cache import CachedEntry, EntitlementCache
 

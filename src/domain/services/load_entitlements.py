@@ -101,7 +101,8 @@ class LoadEntitlements:
             return self._last_known_good(entry, expired)
         try:
             # A timeout scope, not wait_for: no task of its own (one task fewer per miss);
-            # the shared fetch is shielded by fetch_once, so only this caller stops waiting.
+            # the shared fetch runs shielded behind single flight (the cache's fetch_once, or
+            # ``_uncached``), so only this caller stops waiting.
             async with asyncio.timeout(remaining) as scope:
                 fetched = await self._fetch(key, fetch_budget or budget, write=cache_up)
         except TimeoutError as error:
