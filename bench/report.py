@@ -99,6 +99,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append({"target": f"CACHE_MAX_SIZE_BYTES holds real footprint ±20% "
                                    f"(OVERHEAD_FACTOR {bound['overhead_factor']}, {bound['label']})",
                          "measured": g, "verdict": _verdict(0.8 <= g <= 1.2)})
+    for run in (results.get("method_noise") or {}).get("runs", []):
+        if run["concurrency"] in (8, 64):
+            rows.append({"target": f"for context, not a target: method noise c="
+                                   f"{run['concurrency']} (A/A: an identical floor's "
+                                   f"throughput ÷ the floor's; 1 is exact)",
+                         "measured": run["ratios"]["throughput"], "verdict": "info"})
     hits = [run for run in _runs(results, "hit_memory_metered")]
     if hits:
         best = max(hits, key=lambda run: run["concurrency"])
@@ -195,6 +201,16 @@ def markdown(results: dict[str, Any]) -> str:
                              f"calls, {run['sidecar_counters']['fallbacks']:.0f} fallback answers")
     if extra:
         lines += ["", *extra]
+    noise = results.get("method_noise")
+    if noise:
+        cells = "; ".join(
+            f"c={run['concurrency']} {_x(run['ratios']['throughput'])} throughput, "
+            f"{_x(run['ratios']['p99'])} p99, {_x(run['ratios']['cpu_per_call'])} CPU, "
+            f"rounds {_rounds(run)}" for run in noise["runs"])
+        lines += ["", f"Method noise (A/A): the floor against a second, identical floor "
+                      f"process, {noise['scenario']}'s request, the same windows — twin ÷ "
+                      f"floor: {cells}. Anything but 1.00× here is the method's own noise "
+                      f"in this run."]
     flight = results.get("single_flight")
     if flight:
         lines += ["", f"Single flight: {flight['calls']} concurrent GetMeteredEntitlement calls "

@@ -301,6 +301,8 @@ class LocalRedis:
 
 
 REDIS_PREFIX = "bench"
+#: The request of the A/A cell (``Run._method_noise``): the target cells' own.
+NOISE_SCENARIO = "hit_memory_metered"
 FLOOR_REDIS_KEY = "bench-floor:value"
 
 
@@ -350,6 +352,7 @@ class Run:
                 time.sleep(cfg.settle_s)
             for scenario in self._selected():
                 self._measure_scenario(scenario)
+            self._method_noise()
             self._single_flight()
             procs.stop_all([*self.sidecars.values(), *self.floors.values()])
             if not cfg.skip_memory:
@@ -404,6 +407,10 @@ class Run:
         floor_argv = [sys.executable, "-m", "bench.floor", "--responses", str(responses_path),
                       "--wait", "120"]
         floors = {"floor": procs.launch("floor", floor_argv, procs.python_env(), self.dir)}
+        if NOISE_SCENARIO in {s.name for s in self._selected()}:
+            # A second, identical floor process: the A/A cell (``_method_noise``).
+            floors["floor_twin"] = procs.launch("floor-twin", floor_argv, procs.python_env(),
+                                                self.dir)
         if redis_reason is None:
             floors["floor_redis"] = procs.launch(
                 "floor-redis", [*floor_argv, "--redis-port", str(self._redis.port),
@@ -577,6 +584,29 @@ class Run:
                 f" us/call; not ok {counters['calls_not_ok']:.0f}, fallbacks "
                 f"{counters['fallbacks']:.0f}")
         self.results["scenarios"].append(entry)
+
+    # --- method noise ---
+    def _method_noise(self) -> None:
+        """The A/A cell: the floor against a second, identical floor process, with the
+        same load, alternation and windows as every cell (``NOISE_SCENARIO``'s request),
+        at each concurrency. Both servers run the same code, so any ratio but 1.00× is
+        the method's own noise in this run: what a sidecar ÷ floor ratio may be off by.
+        On this VM two identical floors measured 0.96–1.06× (aggregates of 12 windows;
+        single 1 s windows 0.84–1.09×) — see bench/README.md, "Method noise"."""
+        floor, twin = self.floors.get("floor"), self.floors.get("floor_twin")
+        if floor is None or twin is None:
+            return
+        scenario = next(s for s in scenarios() if s.name == NOISE_SCENARIO)
+        size = len(call(floor.ready["grpc_port"], scenario.method, scenario.request))
+        runs = []
+        for concurrency in self.config.concurrencies:
+            first, second, noise, _ = self._alternate(floor, twin, scenario, concurrency, size)
+            runs.append({"concurrency": concurrency, "floor": first.as_dict(),
+                         "twin": second.as_dict(), "noise": noise,
+                         "ratios": report.ratios(first, second)})
+            log(f"method noise c={concurrency}: floor {first.rps:.0f}/s, its twin "
+                f"{second.rps:.0f}/s (x{runs[-1]['ratios']['throughput']})")
+        self.results["method_noise"] = {"scenario": NOISE_SCENARIO, "runs": runs}
 
     # --- single flight ---
     def _single_flight(self) -> None:

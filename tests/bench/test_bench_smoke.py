@@ -30,6 +30,12 @@ def test_smoke_run_covers_every_part(tmp_path: Path) -> None:
                 assert cell[side]["failed"] == 0, (scenario["name"], side)
             assert cell["sidecar_counters"]["calls_not_ok"] == 0
             assert set(cell["ratios"]) == {"throughput", "p50", "p99", "p999", "cpu_per_call"}
+    noise = results["method_noise"]  # the A/A cell: the floor against its twin
+    assert [run["concurrency"] for run in noise["runs"]] == results["config"]["concurrencies"]
+    for cell in noise["runs"]:
+        assert cell["floor"]["requests"] > 0 and cell["twin"]["requests"] > 0
+        assert cell["floor"]["failed"] == cell["twin"]["failed"] == 0
+    assert "Method noise (A/A)" in (tmp_path / "latest.md").read_text()
     assert results["single_flight"]["ok"] == results["single_flight"]["calls"]
     memory = results["memory"]
     assert memory["fill"]["entries"] == memory["customers"]
