@@ -591,8 +591,8 @@ class Run:
         same load, alternation and windows as every cell (``NOISE_SCENARIO``'s request),
         at each concurrency. Both servers run the same code, so any ratio but 1.00× is
         the method's own noise in this run: what a sidecar ÷ floor ratio may be off by.
-        On this VM two identical floors measured 0.96–1.06× (aggregates of 12 windows;
-        single 1 s windows 0.84–1.09×) — see bench/README.md, "Method noise"."""
+        On this VM two identical floors measured 0.96–1.08× (pooled windows; single
+        1 s windows 0.84–1.09×) — see bench/README.md, "Method noise (A/A)"."""
         floor, twin = self.floors.get("floor"), self.floors.get("floor_twin")
         if floor is None or twin is None:
             return

@@ -86,6 +86,21 @@ def test_h2load_drives_the_floor(floor_server) -> None:
     assert result.requests > 0 and result.failed == 0
 
 
+def test_the_a_a_cell_is_reported_as_info_at_the_target_concurrencies() -> None:
+    def cell(concurrency: int, ratio: float) -> dict:
+        return {"concurrency": concurrency, "noise": {"round_throughput_ratios": [ratio]},
+                "ratios": {"throughput": ratio, "p99": 1.0, "cpu_per_call": 1.0}}
+
+    results = {"method_noise": {"scenario": "hit_memory_metered",
+                                "runs": [cell(1, 0.99), cell(8, 1.02), cell(64, 0.97)]}}
+    rows = report.targets(results)
+    assert [(row["measured"], row["verdict"]) for row in rows] == [(1.02, "info"), (0.97, "info")]
+    assert all("method noise" in row["target"] for row in rows)
+    text = report.markdown(results | {"targets": rows})
+    assert "Method noise (A/A)" in text and "c=1 0.99× throughput" in text
+    assert "Method noise" not in report.markdown({})  # no A/A cell, no line
+
+
 def test_markdown_of_an_empty_run_is_well_formed() -> None:
     text = report.markdown({"machine": {}, "config": {}, "scenarios": [], "skipped": {}})
     assert text.startswith("### Benchmark run")
